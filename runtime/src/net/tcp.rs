@@ -1,0 +1,351 @@
+//! TCP: [`TcpListener`] and [`TcpStream`].
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use super::addr::each_addr;
+use crate::netpoll::{Direction, IoSource};
+
+/// A TCP server socket whose `accept` parks the calling coroutine.
+///
+/// ```no_run
+/// use std::io::Write;
+///
+/// hebra::run(|| {
+///     let listener = hebra::net::TcpListener::bind("127.0.0.1:8080").unwrap();
+///     for stream in listener.incoming() {
+///         let mut stream = stream.unwrap();
+///         hebra::spawn(move || stream.write_all(b"hello\n"));
+///     }
+/// });
+/// ```
+pub struct TcpListener {
+    source: IoSource<net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (each resolved address in turn, as std does).
+    pub fn bind<A: ToSocketAddrs + Send>(addr: A) -> io::Result<TcpListener> {
+        let listener = each_addr(addr, net::TcpListener::bind)?;
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener {
+            source: IoSource::new(listener, false),
+        })
+    }
+
+    /// Accepts a connection, parking until one arrives.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (socket, addr) = self.source.do_io(Direction::Read, |listener| {
+            // accept4 with SOCK_NONBLOCK saves the fcntl a std accept would need.
+            SockRef::from(listener).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+        })?;
+        let addr = addr
+            .as_socket()
+            .ok_or_else(|| io::Error::other("accepted a non-IP address"))?;
+        Ok((TcpStream::from_nonblocking(socket.into(), false), addr))
+    }
+
+    /// An iterator over incoming connections; never returns `None`.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.source.get_ref().local_addr()
+    }
+
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        let clone = self.source.get_ref().try_clone()?;
+        Ok(TcpListener {
+            source: IoSource::with_settings(clone, self.source.settings().clone()),
+        })
+    }
+
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.source.get_ref().set_ttl(ttl)
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.source.get_ref().ttl()
+    }
+
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.source.get_ref().take_error()
+    }
+
+    /// With `true`, `accept` returns `WouldBlock` instead of parking.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.source.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// The std listener, in the blocking mode the user last asked for.
+    pub fn into_std(self) -> io::Result<net::TcpListener> {
+        let nonblocking = self.source.is_nonblocking();
+        let listener = self.source.into_inner();
+        listener.set_nonblocking(nonblocking)?;
+        Ok(listener)
+    }
+}
+
+impl From<net::TcpListener> for TcpListener {
+    /// Takes over a std listener; its blocking mode becomes this listener's.
+    fn from(listener: net::TcpListener) -> TcpListener {
+        let nonblocking = user_nonblocking(&listener);
+        if let Err(err) = listener.set_nonblocking(true) {
+            tracing::warn!(%err, "cannot make an adopted listener non-blocking");
+        }
+        TcpListener {
+            source: IoSource::new(listener, nonblocking),
+        }
+    }
+}
+
+/// Iterator returned by [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(stream, _)| stream))
+    }
+}
+
+/// A TCP connection whose reads and writes park the calling coroutine.
+pub struct TcpStream {
+    source: IoSource<net::TcpStream>,
+}
+
+impl TcpStream {
+    fn from_nonblocking(stream: net::TcpStream, user_nonblocking: bool) -> TcpStream {
+        TcpStream {
+            source: IoSource::new(stream, user_nonblocking),
+        }
+    }
+
+    /// Connects to `addr` (each resolved address in turn, as std does), parking while
+    /// the handshake is in flight.
+    pub fn connect<A: ToSocketAddrs + Send>(addr: A) -> io::Result<TcpStream> {
+        each_addr(addr, |addr| TcpStream::connect_addr(&addr, None))
+    }
+
+    /// Connects with a timeout; an expired one is `TimedOut`, a zero one `InvalidInput`.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        TcpStream::connect_addr(addr, Instant::now().checked_add(timeout))
+    }
+
+    fn connect_addr(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        let socket = Socket::new(
+            Domain::for_address(*addr),
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        )?;
+        match socket.connect(&(*addr).into()) {
+            Ok(()) => return Ok(TcpStream::from_nonblocking(socket.into(), false)),
+            Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(err) => return Err(err),
+        }
+        let stream = TcpStream::from_nonblocking(socket.into(), false);
+        // Writable means the handshake ended; SO_ERROR says how.
+        stream.source.do_io_until(Direction::Write, deadline, |s| {
+            if let Some(err) = s.take_error()? {
+                return Err(err);
+            }
+            match s.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                Err(err) => Err(err),
+            }
+        })?;
+        Ok(stream)
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.source.get_ref().peer_addr()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.source.get_ref().local_addr()
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.source.get_ref().shutdown(how)
+    }
+
+    /// A second handle to the same socket (a duplicated descriptor), sharing its
+    /// timeouts and blocking mode. One coroutine may read while another writes.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        let clone = self.source.get_ref().try_clone()?;
+        Ok(TcpStream {
+            source: IoSource::with_settings(clone, self.source.settings().clone()),
+        })
+    }
+
+    /// `None` waits forever; `Some(Duration::ZERO)` is an `InvalidInput` error.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.source.set_timeout(Direction::Read, timeout)
+    }
+
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.source.set_timeout(Direction::Write, timeout)
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.source.timeout(Direction::Read))
+    }
+
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.source.timeout(Direction::Write))
+    }
+
+    /// Reads without consuming, parking until data is there.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source.do_io(Direction::Read, |s| s.peek(buf))
+    }
+
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.source.get_ref().set_nodelay(nodelay)
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.source.get_ref().nodelay()
+    }
+
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.source.get_ref().set_ttl(ttl)
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.source.get_ref().ttl()
+    }
+
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.source.get_ref().take_error()
+    }
+
+    /// With `true`, reads and writes return `WouldBlock` instead of parking.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.source.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// The std stream, in the blocking mode the user last asked for.
+    pub fn into_std(self) -> io::Result<net::TcpStream> {
+        let nonblocking = self.source.is_nonblocking();
+        let stream = self.source.into_inner();
+        stream.set_nonblocking(nonblocking)?;
+        Ok(stream)
+    }
+}
+
+impl From<net::TcpStream> for TcpStream {
+    /// Takes over a std stream; its blocking mode becomes this stream's.
+    fn from(stream: net::TcpStream) -> TcpStream {
+        let nonblocking = user_nonblocking(&stream);
+        if let Err(err) = stream.set_nonblocking(true) {
+            tracing::warn!(%err, "cannot make an adopted stream non-blocking");
+        }
+        TcpStream::from_nonblocking(stream, nonblocking)
+    }
+}
+
+/// Whether a socket handed over by the user is in non-blocking mode.
+fn user_nonblocking(socket: &impl AsFd) -> bool {
+    SockRef::from(socket).nonblocking().unwrap_or(false)
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
+        self.source
+            .do_stream_io(Direction::Read, len, |mut s| s.read(buf))
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.source
+            .do_stream_io(Direction::Read, len, |mut s| s.read_vectored(bufs))
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.source
+            .do_stream_io(Direction::Write, buf.len(), |mut s| s.write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.source
+            .do_stream_io(Direction::Write, len, |mut s| s.write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+macro_rules! fd_traits {
+    ($($ty:ty),*) => {$(
+        impl ::std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::AsRawFd::as_raw_fd(self.source.get_ref())
+            }
+        }
+
+        impl ::std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
+                ::std::os::fd::AsFd::as_fd(self.source.get_ref())
+            }
+        }
+
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Debug::fmt(self.source.get_ref(), f)
+            }
+        }
+    )*};
+}
+pub(super) use fd_traits;
+
+fd_traits!(TcpListener, TcpStream);

@@ -1,0 +1,466 @@
+//! A worker thread: the tick loop, searching, sleeping, and its shutdown.
+//!
+//! The coroutines themselves (start, resume, commit a wait, retire) are in `run.rs`.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Steal, Worker as Deque};
+use crossbeam_queue::SegQueue;
+
+use super::idle::Idle;
+use super::monitor::{self, MonitorSignal};
+use super::run::{Coroutines, Next, RunQueue};
+use super::{Config, Incoming, MAINTENANCE_INTERVAL, Scheduler, WorkerShared, context};
+use crate::coroutine::Coroutine;
+use crate::coroutine::stack::StackPool;
+use crate::coroutine::task;
+use crate::coroutine::wait::Waiter;
+use crate::netpoll::{Poller, PollerShared};
+use crate::sys::AltStack;
+use crate::timer::Timers;
+
+/// Stack of a worker thread. The panic hook of a coroutine runs here (see
+/// `coroutine::panic_hook`), and symbolising a backtrace takes room.
+const WORKER_STACK_SIZE: usize = 4 << 20;
+
+/// How long a worker with nothing to do keeps looking before it sleeps. Waking a
+/// sleeping worker costs 25-30 us on these machines; spinning about as long makes a
+/// quick hand-off (a ping-pong between workers) cheap without burning a core.
+const SPIN_TIME: Duration = Duration::from_micros(25);
+
+/// How often a busy worker polls its netpoller although its queues are not empty.
+const NETPOLL_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The worker threads of one runtime, and its monitor.
+#[derive(Debug)]
+pub(crate) struct WorkerThreads {
+    threads: Vec<thread::JoinHandle<()>>,
+    monitor: Option<thread::JoinHandle<()>>,
+}
+
+impl WorkerThreads {
+    /// Builds the scheduler and starts `workers` worker threads and the monitor.
+    pub(crate) fn start(
+        config: Config,
+        workers: usize,
+    ) -> io::Result<(Arc<Scheduler>, WorkerThreads)> {
+        let mut deques = Vec::with_capacity(workers);
+        let mut pollers = Vec::with_capacity(workers);
+        let mut shared = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let deque = Deque::new_fifo();
+            let poller = Poller::new()?;
+            shared.push(WorkerShared {
+                stealer: deque.stealer(),
+                inbox: SegQueue::new(),
+                poller: poller.shared().clone(),
+                sleeping: AtomicBool::new(false),
+                search_requested: AtomicBool::new(false),
+                progress: AtomicU64::new(0),
+            });
+            deques.push(deque);
+            pollers.push(poller);
+        }
+        let scheduler = Arc::new(Scheduler {
+            workers: shared.into_boxed_slice(),
+            injector: Injector::new(),
+            idle: Idle::new(),
+            shutdown: AtomicBool::new(false),
+            monitor: MonitorSignal::new(),
+            config,
+        });
+        let mut threads = WorkerThreads {
+            threads: Vec::with_capacity(workers),
+            monitor: None,
+        };
+        for (index, (deque, poller)) in deques.into_iter().zip(pollers).enumerate() {
+            let worker_scheduler = scheduler.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("hebra-worker-{index}"))
+                .stack_size(WORKER_STACK_SIZE)
+                .spawn(move || Worker::new(worker_scheduler, index, deque, poller).main());
+            match spawned {
+                Ok(handle) => threads.threads.push(handle),
+                Err(err) => {
+                    scheduler.begin_shutdown();
+                    threads.join();
+                    return Err(err);
+                }
+            }
+        }
+        let monitor_scheduler = scheduler.clone();
+        match thread::Builder::new()
+            .name("hebra-monitor".into())
+            .spawn(move || monitor::run(monitor_scheduler))
+        {
+            Ok(handle) => threads.monitor = Some(handle),
+            Err(err) => {
+                scheduler.begin_shutdown();
+                threads.join();
+                return Err(err);
+            }
+        }
+        Ok((scheduler, threads))
+    }
+
+    /// Waits for every thread to exit (after `Scheduler::begin_shutdown`).
+    pub(crate) fn join(&mut self) {
+        for handle in self.threads.drain(..).chain(self.monitor.take()) {
+            if handle.join().is_err() {
+                tracing::error!("a hebra worker thread panicked");
+            }
+        }
+    }
+}
+
+/// The worker-local state. Only its own thread touches it, through `&Worker`.
+pub(crate) struct Worker {
+    index: usize,
+    scheduler: Arc<Scheduler>,
+    fresh: Deque<Coroutine>,
+    pub(super) run_queue: RefCell<RunQueue>,
+    pub(super) coroutines: Coroutines,
+    pub(super) stacks: RefCell<StackPool>,
+    pub(super) timers: RefCell<Timers>,
+    due: RefCell<Vec<Waiter>>,
+    poller: Poller,
+    tick: Cell<u32>,
+    last_netpoll: Cell<Instant>,
+    searching: Cell<bool>,
+}
+
+impl Worker {
+    fn new(
+        scheduler: Arc<Scheduler>,
+        index: usize,
+        fresh: Deque<Coroutine>,
+        poller: Poller,
+    ) -> Worker {
+        let stacks = StackPool::new(scheduler.config.stack_size);
+        Worker {
+            index,
+            scheduler,
+            fresh,
+            run_queue: RefCell::new(RunQueue::new()),
+            coroutines: Coroutines::new(),
+            stacks: RefCell::new(stacks),
+            timers: RefCell::new(Timers::new()),
+            due: RefCell::new(Vec::new()),
+            poller,
+            tick: Cell::new(0),
+            last_netpoll: Cell::new(Instant::now()),
+            searching: Cell::new(false),
+        }
+    }
+
+    pub(super) fn index(&self) -> usize {
+        self.index
+    }
+
+    pub(super) fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.scheduler
+    }
+
+    pub(super) fn belongs_to(&self, scheduler: &Scheduler) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.scheduler), scheduler)
+    }
+
+    pub(super) fn poller_shared(&self) -> &Arc<PollerShared> {
+        self.poller.shared()
+    }
+
+    fn shared(&self) -> &WorkerShared {
+        &self.scheduler.workers[self.index]
+    }
+
+    /// Queues a fresh coroutine here; returns whether the deque was empty before.
+    pub(super) fn push_fresh(&self, coroutine: Coroutine) -> bool {
+        let was_empty = self.fresh.is_empty();
+        self.fresh.push(coroutine);
+        was_empty
+    }
+
+    /// A started coroutine of this worker became runnable.
+    pub(super) fn push_woken(&self, slot: u32) {
+        self.run_queue.borrow_mut().push_woken(slot);
+    }
+
+    /// The worker thread's main function.
+    fn main(self) {
+        let _altstack = AltStack::ensure().inspect_err(
+            |err| tracing::warn!(%err, "no alternate signal stack: overflows will not be reported"),
+        );
+        let _enter = context::enter(&self);
+        tracing::debug!(worker = self.index, "worker started");
+        self.run();
+        self.shut_down();
+        tracing::debug!(worker = self.index, "worker stopped");
+    }
+
+    fn run(&self) {
+        while !self.scheduler.is_shutdown() {
+            match self.next() {
+                Some(Next::Resume(slot)) => self.resume(slot),
+                Some(Next::Start(coroutine)) => self.start(coroutine),
+                None => self.idle(),
+            }
+        }
+    }
+
+    /// One tick: picks what to run next, if anything is ready.
+    fn next(&self) -> Option<Next> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        self.shared()
+            .progress
+            .store(u64::from(tick), Ordering::Relaxed);
+        if tick % MAINTENANCE_INTERVAL == 0 {
+            self.maintenance();
+            if let Some(coroutine) = self.scheduler.injector.steal().success() {
+                return Some(Next::Start(coroutine));
+            }
+        }
+        self.drain_inbox();
+        // Every other tick a fresh coroutine goes first, so that started ones that keep
+        // yielding or waking each other cannot keep new ones from ever starting.
+        if tick % 2 == 0
+            && let Some(coroutine) = self.fresh.pop()
+        {
+            return Some(Next::Start(coroutine));
+        }
+        if let Some(next) = self.run_queue.borrow_mut().pop() {
+            return Some(next);
+        }
+        if let Some(coroutine) = self.fresh.pop() {
+            return Some(Next::Start(coroutine));
+        }
+        self.steal_from(&self.scheduler.injector)
+    }
+
+    fn maintenance(&self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_netpoll.get()) >= NETPOLL_INTERVAL {
+            self.netpoll(Some(Duration::ZERO));
+        }
+        self.fire_timers(now);
+        self.stacks.borrow_mut().maybe_trim(now);
+    }
+
+    fn netpoll(&self, timeout: Option<Duration>) {
+        self.poller.poll(timeout);
+        self.last_netpoll.set(Instant::now());
+    }
+
+    fn fire_timers(&self, now: Instant) {
+        let mut due = std::mem::take(&mut *self.due.borrow_mut());
+        {
+            let mut timers = self.timers.borrow_mut();
+            if timers.is_empty() {
+                return;
+            }
+            timers.take_due(now, &mut due);
+        }
+        for waiter in due.drain(..) {
+            waiter.wake_timed_out();
+        }
+        *self.due.borrow_mut() = due;
+    }
+
+    fn drain_inbox(&self) {
+        let inbox = &self.shared().inbox;
+        if inbox.is_empty() {
+            return;
+        }
+        let mut run_queue = self.run_queue.borrow_mut();
+        while let Some(incoming) = inbox.pop() {
+            match incoming {
+                Incoming::Woken(coroutine) => {
+                    run_queue.push_woken(coroutine.header().slot.load(Ordering::Relaxed))
+                }
+                Incoming::Start(coroutine) => run_queue.push_pinned(coroutine),
+            }
+        }
+    }
+
+    fn has_local_work(&self) -> bool {
+        !self.run_queue.borrow().is_empty()
+            || !self.fresh.is_empty()
+            || !self.shared().inbox.is_empty()
+    }
+
+    fn steal_from(&self, injector: &Injector<Coroutine>) -> Option<Next> {
+        loop {
+            match injector.steal_batch_and_pop(&self.fresh) {
+                Steal::Success(coroutine) => return Some(Next::Start(coroutine)),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// One pass over the injector and every other worker's deque. Stolen coroutines land
+    /// in our own deque.
+    fn steal(&self) -> bool {
+        if let Some(Next::Start(coroutine)) = self.steal_from(&self.scheduler.injector) {
+            self.fresh.push(coroutine);
+            return true;
+        }
+        let workers = &self.scheduler.workers;
+        let start = self.tick.get() as usize % workers.len();
+        for offset in 0..workers.len() {
+            let victim = (start + offset) % workers.len();
+            if victim == self.index {
+                continue;
+            }
+            loop {
+                match workers[victim].stealer.steal_batch_and_pop(&self.fresh) {
+                    Steal::Success(coroutine) => {
+                        tracing::trace!(worker = self.index, victim, coroutine = ?coroutine.id(), "steal");
+                        self.fresh.push(coroutine);
+                        return true;
+                    }
+                    Steal::Empty => break,
+                    Steal::Retry => continue,
+                }
+            }
+        }
+        false
+    }
+
+    /// Nothing is runnable: look at our own I/O and timers, then search, then sleep.
+    fn idle(&self) {
+        self.shared()
+            .progress
+            .store(u64::from(self.tick.get()), Ordering::Relaxed);
+        self.netpoll(Some(Duration::ZERO));
+        self.fire_timers(Instant::now());
+        if self.has_local_work() || self.search() {
+            return;
+        }
+        self.sleep();
+    }
+
+    /// Looks for stealable work, spinning up to `SPIN_TIME` if we may be a searcher.
+    fn search(&self) -> bool {
+        let idle = &self.scheduler.idle;
+        if !self.searching.get() {
+            if !idle.try_start_searching(self.scheduler.workers()) {
+                return self.steal();
+            }
+            self.searching.set(true);
+        }
+        let start = Instant::now();
+        let mut round = 0u32;
+        let found = loop {
+            if self.steal() || self.has_local_work() {
+                break true;
+            }
+            round += 1;
+            if round % 8 == 0 {
+                self.netpoll(Some(Duration::ZERO));
+                self.fire_timers(Instant::now());
+                if self.has_local_work() {
+                    break true;
+                }
+            }
+            if start.elapsed() >= SPIN_TIME || self.scheduler.is_shutdown() {
+                break false;
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        };
+        if found {
+            self.searching.set(false);
+            if idle.stop_searching() && self.scheduler.has_stealable_work() {
+                idle.wake_one(&self.scheduler);
+            }
+        }
+        found
+    }
+
+    /// Sleeps in `epoll_wait` until an event, a timer, a wake or the next stack trim.
+    fn sleep(&self) {
+        let idle = &self.scheduler.idle;
+        if self.searching.replace(false) {
+            idle.stop_searching();
+        }
+        idle.register_sleeper(self.index);
+        // SeqCst fence: announce, then re-check (see `idle.rs`).
+        fence(Ordering::SeqCst);
+        let shared = self.shared();
+        if !self.scheduler.has_stealable_work() && !self.scheduler.is_shutdown() {
+            shared.sleeping.store(true, Ordering::Relaxed);
+            // SeqCst fence: the Dekker handshake with `Scheduler::unpark_worker`.
+            fence(Ordering::SeqCst);
+            if shared.inbox.is_empty()
+                && !shared.search_requested.load(Ordering::Relaxed)
+                && !self.scheduler.is_shutdown()
+            {
+                let timeout = self.sleep_timeout();
+                tracing::trace!(worker = self.index, ?timeout, "sleep");
+                self.netpoll(timeout);
+            }
+            shared.sleeping.store(false, Ordering::Relaxed);
+        }
+        if idle.unregister_sleeper(self.index, shared) {
+            self.searching.set(true);
+        }
+        let now = Instant::now();
+        self.fire_timers(now);
+        self.stacks.borrow_mut().maybe_trim(now);
+    }
+
+    /// Until the next timer or stack trim, whichever comes first; `None`: no deadline.
+    fn sleep_timeout(&self) -> Option<Duration> {
+        let timer = self.timers.borrow().next_deadline();
+        let trim = self.stacks.borrow().next_trim();
+        let deadline = match (timer, trim) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        deadline.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Unwinds every coroutine that lives here and drops the ones that never started,
+    /// until nothing is left (unwinding may spawn or wake).
+    fn shut_down(&self) {
+        loop {
+            let mut any = false;
+            while let Some(coroutine) = self.fresh.pop() {
+                coroutine.runnable().cancel(task::cancelled_payload());
+                any = true;
+            }
+            while let Some(Next::Start(coroutine)) = self.steal_from(&self.scheduler.injector) {
+                coroutine.runnable().cancel(task::cancelled_payload());
+                any = true;
+            }
+            self.drain_inbox();
+            let pinned = self.run_queue.borrow_mut().take_pinned();
+            for coroutine in pinned {
+                coroutine.runnable().cancel(task::cancelled_payload());
+                any = true;
+            }
+            self.run_queue.borrow_mut().clear();
+            any |= self.unwind_all();
+            if !any {
+                break;
+            }
+        }
+        self.timers.borrow_mut().clear();
+        self.poller.shared().close();
+    }
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}

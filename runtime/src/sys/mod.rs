@@ -1,0 +1,36 @@
+//! The only place that calls libc directly.
+//!
+//! Each file wraps one mechanism in a safe API with a written contract; the rest of the
+//! runtime (and the event-loop engines of `hebra-server`, which run without a runtime)
+//! use these wrappers and never touch `libc`.
+//!
+//! | file | provides |
+//! |---|---|
+//! | `mapping.rs` | anonymous memory mappings with a guard page, page discarding (`madvise`) |
+//! | `signal.rs` | a fault handler on an alternate signal stack, async-signal-safe output |
+//! | `poll.rs` | `poll(2)` on one descriptor, for sockets used from plain threads |
+//!
+//! Linux is the first target; a `cfg` belongs here and nowhere else.
+
+mod mapping;
+mod poll;
+mod signal;
+
+pub use mapping::{Mapping, page_size};
+pub use poll::{Interest, poll_fd};
+pub use signal::{AltStack, FaultCheck, install_fault_handler, write_stderr};
+
+/// Turns the C convention (`-1` and `errno`) into an `io::Result`.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: the caller of the macro states why this call is sound.
+        #[allow(unused_unsafe, clippy::undocumented_unsafe_blocks)]
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+pub(crate) use syscall;
