@@ -19,16 +19,12 @@ fn main() {
         // A panic ends one coroutine; its JoinHandle gets the payload, the runtime lives on.
         let failed = hebra::spawn(|| -> u32 { panic!("this coroutine fails on purpose") });
         let payload = failed.join().unwrap_err();
-        println!(
-            "joined a panicked coroutine: {:?}",
-            payload.downcast_ref::<&str>()
-        );
+        println!("joined a panicked coroutine: {:?}", payload.downcast_ref::<&str>());
 
         // Ten thousand sleepers cost ten thousand small stacks, not ten thousand threads.
         let start = Instant::now();
-        let sleepers: Vec<_> = (0..10_000)
-            .map(|_| hebra::spawn(|| hebra::sleep(Duration::from_millis(50))))
-            .collect();
+        let sleepers: Vec<_> =
+            (0..10_000).map(|_| hebra::spawn(|| hebra::sleep(Duration::from_millis(50)))).collect();
         sleepers.into_iter().for_each(|h| h.join().unwrap());
         println!("10,000 concurrent 50 ms sleeps took {:?}", start.elapsed());
 
@@ -52,10 +48,7 @@ fn main() {
             ready.store(true, Ordering::Release);
             coroutine.unpark();
         });
-        println!(
-            "coroutine '{}' was unparked by a plain thread",
-            waiter.join().unwrap()
-        );
+        println!("coroutine '{}' was unparked by a plain thread", waiter.join().unwrap());
 
         // Blocking work goes to a helper thread while the coroutine parks.
         let sum = hebra::unblock(|| (1..=1_000_000u64).sum::<u64>());
