@@ -65,6 +65,7 @@ compile_error!(
 
 mod blocking;
 pub mod coroutine;
+mod facade;
 pub mod net;
 mod netpoll;
 mod runtime;
@@ -97,9 +98,8 @@ where
     T: Send + 'static,
 {
     runtime::assert_outside_runtime("hebra::run");
-    let runtime = Builder::new()
-        .build()
-        .unwrap_or_else(|err| panic!("hebra::run: cannot start a runtime: {err}"));
+    let runtime =
+        Builder::new().build().unwrap_or_else(|err| panic!("hebra::run: cannot start a runtime: {err}"));
     runtime.block_on(f)
 }
 
@@ -113,12 +113,12 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    match scheduler::current() {
+    scheduler::with_current(|scheduler| match scheduler {
         Some(scheduler) => scheduler
             .spawn(scheduler::SpawnOptions::default(), f)
             .expect("the runtime's own settings are valid"),
         None => panic!("hebra::spawn called outside a hebra runtime; use Runtime::spawn"),
-    }
+    })
 }
 
 /// Number of worker threads of the current runtime.
@@ -127,8 +127,7 @@ where
 ///
 /// Outside a runtime.
 pub fn workers() -> usize {
-    scheduler::current()
-        .map(|s| s.workers())
+    scheduler::with_current(|scheduler| scheduler.map(|s| s.workers()))
         .unwrap_or_else(|| panic!("hebra::workers called outside a hebra runtime"))
 }
 

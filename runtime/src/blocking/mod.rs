@@ -107,11 +107,7 @@ struct Done<T> {
 
 impl<T> Default for Done<T> {
     fn default() -> Self {
-        Done {
-            result: Mutex::new(None),
-            finished: Mutex::new(false),
-            condvar: Condvar::new(),
-        }
+        Done { result: Mutex::new(None), finished: Mutex::new(false), condvar: Condvar::new() }
     }
 }
 
@@ -136,10 +132,7 @@ impl<T> Done<T> {
 
     fn block_until_set(&self) {
         let finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
-        let _finished = self
-            .condvar
-            .wait_while(finished, |f| !*f)
-            .unwrap_or_else(|e| e.into_inner());
+        let _finished = self.condvar.wait_while(finished, |f| !*f).unwrap_or_else(|e| e.into_inner());
     }
 }
 
@@ -164,10 +157,7 @@ struct PoolState {
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
-        state: Mutex::default(),
-        condvar: Condvar::new(),
-    })
+    POOL.get_or_init(|| Pool { state: Mutex::default(), condvar: Condvar::new() })
 }
 
 impl Pool {
@@ -190,9 +180,7 @@ impl Pool {
         state.threads += 1;
         let id = state.threads;
         drop(state);
-        let spawned = thread::Builder::new()
-            .name(format!("hebra-helper-{id}"))
-            .spawn(move || self.helper());
+        let spawned = thread::Builder::new().name(format!("hebra-helper-{id}")).spawn(move || self.helper());
         if let Err(err) = spawned {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             state.threads -= 1;
@@ -217,10 +205,8 @@ impl Pool {
                 continue;
             }
             state.idle += 1;
-            let (next, timeout) = self
-                .condvar
-                .wait_timeout(state, IDLE_TIMEOUT)
-                .unwrap_or_else(|e| e.into_inner());
+            let (next, timeout) =
+                self.condvar.wait_timeout(state, IDLE_TIMEOUT).unwrap_or_else(|e| e.into_inner());
             state = next;
             state.idle -= 1;
             if timeout.timed_out() && state.queue.is_empty() {

@@ -62,9 +62,11 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let scheduler = scheduler::current().ok_or_else(|| {
-            io::Error::other("hebra::coroutine::Builder::spawn called outside a hebra runtime; use Runtime::spawn")
-        })?;
-        scheduler.spawn(self.options, f)
+        scheduler::with_current(|scheduler| match scheduler {
+            Some(scheduler) => scheduler.spawn(self.options, f),
+            None => Err(io::Error::other(
+                "hebra::coroutine::Builder::spawn called outside a hebra runtime; use Runtime::spawn",
+            )),
+        })
     }
 }

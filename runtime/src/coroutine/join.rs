@@ -1,27 +1,24 @@
 //! Waiting for a coroutine to finish.
 
 use std::fmt;
-use std::sync::Arc;
+use std::marker::PhantomData;
 use std::thread;
 
-use super::Coroutine;
-use super::task::{self, Output, Runnable};
+use super::task::{self, OutputCell};
 use super::wait::{self, WaitOutcome};
+use super::{Coroutine, running};
 
 /// An owned permission to join a coroutine: wait for it and take its result.
 ///
 /// Dropping it detaches the coroutine, as with `std::thread::JoinHandle`.
 pub struct JoinHandle<T> {
-    task: Arc<dyn Output<T>>,
     coroutine: Coroutine,
+    output: PhantomData<fn() -> T>,
 }
 
-impl<T> JoinHandle<T> {
-    pub(crate) fn from_task<R: Runnable + Output<T> + 'static>(task: Arc<R>) -> JoinHandle<T> {
-        JoinHandle {
-            coroutine: Coroutine::from_task(task.clone()),
-            task,
-        }
+impl<T: Send + 'static> JoinHandle<T> {
+    pub(crate) fn new(coroutine: Coroutine) -> JoinHandle<T> {
+        JoinHandle { coroutine, output: PhantomData }
     }
 
     /// Waits for the coroutine to finish and returns its result, or `Err` with the
@@ -34,28 +31,31 @@ impl<T> JoinHandle<T> {
     ///
     /// If a coroutine joins itself (it would wait forever).
     pub fn join(self) -> thread::Result<T> {
-        let header = self.task.header();
+        let header = self.coroutine.header();
         if !header.is_finished()
-            && super::running::current_handle().is_some_and(|c| c.same(&self.coroutine))
+            && running::with_running(|r| r.is_some_and(|r| r.coroutine.same(&self.coroutine)))
         {
             panic!("a coroutine cannot join itself");
         }
         while !header.is_finished() {
-            if !header.set_join_waiter(wait::waiter()) {
+            if !header.join.set_waiter(wait::waiter()) {
                 break;
             }
             if wait::wait(None) == WaitOutcome::Cancelled {
                 return Err(task::cancelled_payload());
             }
         }
-        self.task
-            .take_output()
-            .expect("a finished coroutine has an output, and join takes it once")
+        let output = self.coroutine.runnable().output().downcast_ref::<OutputCell<T>>();
+        output
+            .and_then(|cell| cell.take(&header.join))
+            .expect("a finished coroutine has an output of its type, and join takes it once")
     }
+}
 
+impl<T> JoinHandle<T> {
     /// Whether the coroutine has finished (returned, panicked or was cancelled).
     pub fn is_finished(&self) -> bool {
-        self.task.header().is_finished()
+        self.coroutine.header().is_finished()
     }
 
     /// A handle to the coroutine, e.g. to [`unpark`](Coroutine::unpark) it.
@@ -66,8 +66,6 @@ impl<T> JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("coroutine", &self.coroutine)
-            .finish()
+        f.debug_struct("JoinHandle").field("coroutine", &self.coroutine).finish()
     }
 }

@@ -48,7 +48,6 @@ use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use task::{Header, Runnable};
@@ -112,11 +111,8 @@ impl fmt::Debug for Coroutine {
 pub struct CoroutineId(NonZeroU64);
 
 impl CoroutineId {
-    pub(crate) fn next() -> CoroutineId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        // Relaxed: uniqueness needs only the atomicity of the increment.
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        CoroutineId(NonZeroU64::new(id).expect("coroutine ids never wrap around 2^64"))
+    pub(crate) fn from_raw(id: u64) -> CoroutineId {
+        CoroutineId(NonZeroU64::new(id).expect("coroutine ids start at 1 and never wrap around 2^64"))
     }
 
     /// The identifier as a number.

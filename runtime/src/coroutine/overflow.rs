@@ -57,10 +57,7 @@ struct Message {
 
 impl Message {
     fn new() -> Message {
-        Message {
-            buf: [0; 512],
-            len: 0,
-        }
+        Message { buf: [0; 512], len: 0 }
     }
 
     fn push(&mut self, bytes: &[u8]) {

@@ -25,9 +25,7 @@ pub(crate) enum Suspend {
     /// Run me again after the coroutines that are ready now (`yield_now`).
     Yield,
     /// Commit my current wait and arm its deadline (see `wait.rs`).
-    Wait {
-        deadline: Option<std::time::Instant>,
-    },
+    Wait { deadline: Option<std::time::Instant> },
 }
 
 /// Successful I/O operations a coroutine may do in a row before it yields to the others
@@ -56,12 +54,7 @@ thread_local! {
 
 /// The body of every coroutine: publishes its record, runs the task, clears it.
 pub(crate) fn run(yielder: &Yielder<(), Suspend>, coroutine: Coroutine, stack: StackBounds) {
-    let running = Running {
-        yielder,
-        coroutine,
-        stack,
-        budget: Cell::new(IO_BUDGET),
-    };
+    let running = Running { yielder, coroutine, stack, budget: Cell::new(IO_BUDGET) };
     let previous = RUNNING.replace(erase(&running));
     let _restore = Restore(previous);
     running.coroutine.runnable().run();

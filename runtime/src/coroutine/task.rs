@@ -1,35 +1,43 @@
 //! One allocation per coroutine: its shared header, its closure and its output.
 //!
-//! A spawn allocates a single `Arc<Task<F, T>>`. The runtime sees it as
-//! `Arc<dyn Runnable>` (the [`Coroutine`](super::Coroutine) handle: run it, wake it),
-//! the [`JoinHandle`](super::JoinHandle) as `Arc<dyn Output<T>>` (take the result).
+//! A spawn allocates a single `Arc<Task<F, T>>`, seen by everyone else as
+//! `Arc<dyn Runnable>` (the [`Coroutine`](super::Coroutine) handle). The
+//! [`JoinHandle<T>`](super::JoinHandle) holds that same handle and reaches the typed
+//! [`OutputCell<T>`] through a checked downcast, so a spawn costs one allocation and one
+//! reference count per holder.
 //!
 //! # The join protocol
 //!
-//! `join_state` holds three bits:
+//! [`JoinState`] holds three bits and one waiter slot:
 //!
 //! | bit | set by | meaning |
 //! |---|---|---|
 //! | `STARTED` | the one party that claims the closure (to run it, or to drop it unrun) | the closure cell is no longer anybody else's |
-//! | `WAITER` | the joiner, after storing its waiter under `join_waiter` | completion must wake it |
+//! | `WAITER` | the joiner, after writing its waiter into the slot | the slot is published: only completion may touch it |
 //! | `DONE` | the runner, after writing the output | the output cell is the joiner's |
 //!
-//! The closure cell is touched only by the thread whose `fetch_or(STARTED)` saw the bit
-//! clear. The output cell is written by that same thread before `DONE` is published
-//! (Release) and read only by the `JoinHandle` after it observed `DONE` (Acquire);
-//! `JoinHandle::join` consumes the handle, so there is at most one reader. The waiter
-//! slot is a mutex because it is touched on the slow path only (join before completion).
+//! - The closure cell is touched only by the thread whose `fetch_or(STARTED)` saw the
+//!   bit clear.
+//! - The output cell is written by that thread before `DONE` is published (Release) and
+//!   read only by the `JoinHandle` after it observed `DONE` (Acquire); `join` consumes
+//!   the handle, so there is one reader.
+//! - The waiter slot is written by the joiner only while `WAITER` and `DONE` are both
+//!   clear; completion reads it only if its `fetch_or(DONE)` saw `WAITER`, and from then
+//!   on the joiner never touches it. A joiner that registers again (a plain thread woken
+//!   spuriously) first clears `WAITER` with a compare-exchange that fails once `DONE` is
+//!   set. This is checked by the loom models below.
 
 use std::any::Any;
-use std::cell::UnsafeCell;
+use std::cell::Cell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 
 use super::CoroutineId;
 use super::wait::{WaitState, Waiter};
+use crate::facade::{AtomicU8, UnsafeCell};
 use crate::scheduler::Scheduler;
 
 const STARTED: u8 = 1 << 0;
@@ -52,67 +60,25 @@ pub(crate) struct Header {
     /// Index into the home worker's table of coroutines; read and written by it only.
     pub(crate) slot: AtomicU32,
     pub(crate) scheduler: Arc<Scheduler>,
-    join_state: AtomicU8,
-    join_waiter: Mutex<Option<Waiter>>,
+    pub(crate) join: JoinState,
 }
 
 impl Header {
-    pub(crate) fn new(
-        name: Option<String>,
-        stack_size: usize,
-        scheduler: Arc<Scheduler>,
-    ) -> Header {
+    pub(crate) fn new(name: Option<String>, stack_size: usize, scheduler: Arc<Scheduler>) -> Header {
         Header {
-            id: CoroutineId::next(),
+            id: next_id(),
             name: name.map(String::into_boxed_str),
             stack_size,
             state: WaitState::new(),
             home: AtomicUsize::new(NO_HOME),
             slot: AtomicU32::new(0),
             scheduler,
-            join_state: AtomicU8::new(0),
-            join_waiter: Mutex::new(None),
+            join: JoinState::new(),
         }
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        self.join_state.load(Ordering::Acquire) & DONE != 0
-    }
-
-    /// Registers `waiter` to be woken on completion. Returns `false` (and drops the
-    /// waiter) if the coroutine already finished.
-    pub(crate) fn set_join_waiter(&self, waiter: Waiter) -> bool {
-        let mut slot = self.join_waiter.lock().unwrap_or_else(|e| e.into_inner());
-        *slot = Some(waiter);
-        // AcqRel: Acquire so that seeing DONE makes the output visible; Release pairs
-        // with `complete`, which must see the stored waiter once it sees WAITER.
-        if self.join_state.fetch_or(WAITER, Ordering::AcqRel) & DONE != 0 {
-            *slot = None;
-            return false;
-        }
-        true
-    }
-
-    fn claim(&self) -> bool {
-        // Acquire/Release are not needed for the closure itself (it was handed over by
-        // the queue that carried the task); the RMW alone decides the one claimant.
-        self.join_state.fetch_or(STARTED, Ordering::Relaxed) & STARTED == 0
-    }
-
-    /// Publishes the output and wakes the joiner, if any.
-    fn complete(&self) {
-        self.state.finish();
-        // Release: the output written before this is the joiner's once it sees DONE.
-        if self.join_state.fetch_or(DONE, Ordering::AcqRel) & WAITER != 0 {
-            let waiter = self
-                .join_waiter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            if let Some(waiter) = waiter {
-                waiter.wake();
-            }
-        }
+        self.join.is_finished()
     }
 }
 
@@ -127,6 +93,101 @@ impl fmt::Debug for Header {
     }
 }
 
+/// Coroutine ids come from the global counter in blocks, so that spawning on several
+/// workers does not contend on one cache line.
+fn next_id() -> CoroutineId {
+    const BLOCK: u64 = 1024;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    RANGE.with(|range| {
+        let (next, end) = range.get();
+        let id = if next < end {
+            next
+        } else {
+            // Relaxed: uniqueness needs only the atomicity of the increment.
+            NEXT.fetch_add(BLOCK, Ordering::Relaxed)
+        };
+        let end = if next < end { end } else { id + BLOCK };
+        range.set((id + 1, end));
+        CoroutineId::from_raw(id)
+    })
+}
+
+/// The join protocol of the module docs: `STARTED`, `WAITER`, `DONE` and the slot of
+/// the joiner's waiter.
+pub(crate) struct JoinState {
+    bits: AtomicU8,
+    waiter: UnsafeCell<Option<Waiter>>,
+}
+
+// SAFETY: the waiter slot is accessed under the protocol of the module docs: written by
+// the joiner only while WAITER and DONE are clear, read by completion only after its
+// fetch_or(DONE) observed WAITER; the two never overlap. `Waiter` is Send.
+unsafe impl Sync for JoinState {}
+
+impl JoinState {
+    fn new() -> JoinState {
+        JoinState { bits: AtomicU8::new(0), waiter: UnsafeCell::new(None) }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        // Acquire: pairs with the Release in `finish`, making the output visible.
+        self.bits.load(Ordering::Acquire) & DONE != 0
+    }
+
+    /// Claims the closure: `true` for exactly one caller.
+    fn claim(&self) -> bool {
+        // Relaxed: the closure itself was handed over by the queue that carried the
+        // task; the read-modify-write alone decides the one claimant.
+        self.bits.fetch_or(STARTED, Ordering::Relaxed) & STARTED == 0
+    }
+
+    /// Registers `waiter` to be woken on completion, replacing one registered before.
+    /// Returns `false` (and drops the waiter) if the coroutine already finished.
+    pub(crate) fn set_waiter(&self, waiter: Waiter) -> bool {
+        let mut bits = self.bits.load(Ordering::Acquire);
+        while bits & WAITER != 0 {
+            if bits & DONE != 0 {
+                return false;
+            }
+            // Withdraw the published slot before writing it again.
+            match self.bits.compare_exchange(bits, bits & !WAITER, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => bits &= !WAITER,
+                Err(now) => bits = now,
+            }
+        }
+        if bits & DONE != 0 {
+            return false;
+        }
+        // SAFETY: WAITER and DONE are clear, so completion does not read the slot and
+        // we are the only joiner (join consumes its handle).
+        self.waiter.with_mut(|slot| unsafe { *slot = Some(waiter) });
+        // AcqRel: Release publishes the slot to completion; Acquire makes the output
+        // visible if DONE came first.
+        if self.bits.fetch_or(WAITER, Ordering::AcqRel) & DONE != 0 {
+            // Completion set DONE before our WAITER, so it never looks at the slot.
+            // SAFETY: as above; completion has already decided not to read it.
+            self.waiter.with_mut(|slot| unsafe { *slot = None });
+            return false;
+        }
+        true
+    }
+
+    /// Marks the output published; returns the joiner's waiter, if one is registered.
+    fn finish(&self) -> Option<Waiter> {
+        // Release: the output written before this is the joiner's once it sees DONE.
+        // Acquire: the waiter written before WAITER is ours to take.
+        if self.bits.fetch_or(DONE, Ordering::AcqRel) & WAITER == 0 {
+            return None;
+        }
+        // SAFETY: we saw WAITER with DONE now set: the joiner will not write the slot
+        // again, and nobody else reads it.
+        self.waiter.with_mut(|slot| unsafe { (*slot).take() })
+    }
+}
+
 /// What the runtime can do with a coroutine, whatever its closure and output types.
 pub(crate) trait Runnable: Send + Sync + 'static {
     fn header(&self) -> &Header;
@@ -136,19 +197,29 @@ pub(crate) trait Runnable: Send + Sync + 'static {
     /// Drops the closure unrun (if nobody claimed it yet) and completes with `payload`
     /// as the panic payload `join` returns.
     fn cancel(&self, payload: Box<dyn Any + Send>);
+    /// The [`OutputCell`] of this coroutine's output type, for `JoinHandle` to downcast.
+    fn output(&self) -> &dyn Any;
 }
 
-/// What a `JoinHandle<T>` can do with its coroutine.
-pub(crate) trait Output<T>: Send + Sync {
-    fn header(&self) -> &Header;
-    /// Takes the output. Only valid after `header().is_finished()` returned `true`.
-    fn take_output(&self) -> Option<thread::Result<T>>;
+/// The output of a coroutine: written once by its runner, taken once by its `JoinHandle`.
+pub(crate) struct OutputCell<T>(UnsafeCell<Option<thread::Result<T>>>);
+
+impl<T> OutputCell<T> {
+    /// Takes the output if the coroutine finished. Called by the one `JoinHandle`.
+    pub(crate) fn take(&self, join: &JoinState) -> Option<thread::Result<T>> {
+        if !join.is_finished() {
+            return None;
+        }
+        // SAFETY: DONE was observed with Acquire, so the runner's write happened before
+        // and it will not touch the cell again; the JoinHandle is the only reader.
+        self.0.with_mut(|output| unsafe { (*output).take() })
+    }
 }
 
 pub(crate) struct Task<F, T> {
     header: Header,
     closure: UnsafeCell<Option<F>>,
-    output: UnsafeCell<Option<thread::Result<T>>>,
+    output: OutputCell<T>,
 }
 
 // SAFETY: the cells are shared under the join protocol of the module docs: the closure
@@ -163,26 +234,24 @@ where
     T: Send + 'static,
 {
     pub(crate) fn new(header: Header, closure: F) -> Task<F, T> {
-        Task {
-            header,
-            closure: UnsafeCell::new(Some(closure)),
-            output: UnsafeCell::new(None),
-        }
+        Task { header, closure: UnsafeCell::new(Some(closure)), output: OutputCell(UnsafeCell::new(None)) }
     }
 
     fn take_closure(&self) -> Option<F> {
-        if !self.header.claim() {
+        if !self.header.join.claim() {
             return None;
         }
         // SAFETY: this thread won the claim, so nobody else touches the closure cell.
-        unsafe { (*self.closure.get()).take() }
+        self.closure.with_mut(|closure| unsafe { (*closure).take() })
     }
 
     fn finish(&self, output: thread::Result<T>) {
         // SAFETY: only the claimant writes the output, once, before DONE is published;
         // the reader waits for DONE (see the module docs).
-        unsafe { *self.output.get() = Some(output) };
-        self.header.complete();
+        self.output.0.with_mut(|cell| unsafe { *cell = Some(output) });
+        if let Some(waiter) = self.header.join.finish() {
+            waiter.wake();
+        }
     }
 }
 
@@ -196,9 +265,7 @@ where
     }
 
     fn run(&self) {
-        let Some(closure) = self.take_closure() else {
-            return;
-        };
+        let Some(closure) = self.take_closure() else { return };
         let output = panic::catch_unwind(AssertUnwindSafe(closure));
         // A forced unwind (runtime shutdown) is not the coroutine's own panic: report
         // it as a cancellation and drop the unwinder's private payload here.
@@ -215,24 +282,9 @@ where
             self.finish(Err(payload));
         }
     }
-}
 
-impl<F, T> Output<T> for Task<F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    fn header(&self) -> &Header {
-        &self.header
-    }
-
-    fn take_output(&self) -> Option<thread::Result<T>> {
-        if !self.header.is_finished() {
-            return None;
-        }
-        // SAFETY: DONE was observed with Acquire, so the write happened before; the only
-        // reader is the JoinHandle, which calls this once.
-        unsafe { (*self.output.get()).take() }
+    fn output(&self) -> &dyn Any {
+        &self.output
     }
 }
 
@@ -244,7 +296,7 @@ pub(crate) fn cancelled_payload() -> Box<dyn Any + Send> {
     Box::new(CANCELLED)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::coroutine::wait::ThreadParker;
@@ -255,14 +307,23 @@ mod tests {
         Arc::new(Task::new(Header::new(None, 0, Scheduler::detached()), f))
     }
 
+    fn output<F, T>(t: &Task<F, T>) -> Option<thread::Result<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        t.output().downcast_ref::<OutputCell<T>>().unwrap().take(&t.header.join)
+    }
+
     #[test]
     fn runs_once_and_publishes_output() {
         let t = task(|| 7);
-        assert!(t.take_output().is_none());
+        assert!(output(&t).is_none());
         t.run();
         t.run();
         assert!(t.header.is_finished());
-        assert_eq!(t.take_output().unwrap().unwrap(), 7);
+        assert_eq!(output(&t).unwrap().unwrap(), 7);
+        assert!(output(&t).is_none(), "taken once");
     }
 
     #[test]
@@ -272,33 +333,83 @@ mod tests {
         panic::set_hook(Box::new(|_| {}));
         t.run();
         panic::set_hook(hook);
-        let err = t.take_output().unwrap().unwrap_err();
+        let err = output(&t).unwrap().unwrap_err();
         assert_eq!(*err.downcast::<&str>().unwrap(), "boom");
 
         let guard = Arc::new(());
         let held = guard.clone();
         let t = task(move || drop(held));
         t.cancel(Box::new("stopped"));
-        assert_eq!(
-            Arc::strong_count(&guard),
-            1,
-            "closure dropped without running"
-        );
-        assert!(t.take_output().unwrap().is_err());
+        assert_eq!(Arc::strong_count(&guard), 1, "closure dropped without running");
+        assert!(output(&t).unwrap().is_err());
     }
 
     #[test]
-    fn late_join_waiter_is_refused_and_early_one_is_woken() {
+    fn late_join_waiter_is_refused_and_early_one_is_handed_over() {
         let t = task(|| ());
-        assert!(
-            t.header
-                .set_join_waiter(Waiter::Thread(ThreadParker::current()))
-        );
+        assert!(t.header.join.set_waiter(Waiter::Thread(ThreadParker::current())));
+        assert!(t.header.join.set_waiter(Waiter::Thread(ThreadParker::current())), "registering again");
         t.run();
         assert!(t.header.is_finished());
-        assert!(
-            !t.header
-                .set_join_waiter(Waiter::Thread(ThreadParker::current()))
-        );
+        assert!(!t.header.join.set_waiter(Waiter::Thread(ThreadParker::current())));
+    }
+
+    #[test]
+    fn ids_are_unique_across_threads() {
+        let ids: Vec<u64> = (0..4)
+            .map(|_| thread::spawn(|| (0..3000).map(|_| next_id().as_u64()).collect::<Vec<_>>()))
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::coroutine::wait::ThreadParker;
+    use loom::sync::Arc;
+
+    fn waiter() -> Waiter {
+        Waiter::Thread(std::sync::Arc::new(ThreadParker::new()))
+    }
+
+    /// Whatever the interleaving, a joiner either sees the coroutine finished or its
+    /// waiter is handed to the finisher, also when it registers a second time (a thread
+    /// woken spuriously), and the slot is never accessed by both at once.
+    #[test]
+    fn join_waiter_is_never_lost() {
+        loom::model(|| {
+            let join = Arc::new(JoinState::new());
+            let finisher = {
+                let join = join.clone();
+                loom::thread::spawn(move || join.finish().is_some())
+            };
+            let first = join.set_waiter(waiter());
+            // The joiner waits only if its last registration succeeded.
+            let waits = first && join.set_waiter(waiter());
+            let handed_over = finisher.join().unwrap();
+            if waits {
+                assert!(handed_over, "a joiner that waits is woken");
+            }
+            if handed_over {
+                assert!(first, "only a registered waiter is handed over");
+            }
+            assert!(join.is_finished());
+        });
+    }
+
+    #[test]
+    fn exactly_one_claimant() {
+        loom::model(|| {
+            let join = Arc::new(JoinState::new());
+            let other = {
+                let join = join.clone();
+                loom::thread::spawn(move || join.claim())
+            };
+            let mine = join.claim();
+            assert!(mine ^ other.join().unwrap());
+        });
     }
 }

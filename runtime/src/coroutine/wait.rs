@@ -17,7 +17,6 @@
 //! | 3 | `TOKEN` | an `unpark` token is available (the `std::thread::park` token) |
 //! | 4 | `USER_PARK` | the current wait is `park()`, so `unpark` may take it |
 //! | 5 | `CANCELLED` | the runtime is unwinding this coroutine: waits return at once |
-//! | 6 | `DONE` | the coroutine finished: every take fails |
 //! | 32..64 | seq | number of the current wait |
 //!
 //! # Why no wakeup is lost (ARCHITECTURE.md, invariant 3)
@@ -36,14 +35,19 @@
 //!
 //! After it is resumed, the coroutine ends the wait: it clears the per-wait bits and
 //! increments `seq` (one atomic read-modify-write, since takers may race on the word).
+//!
+//! A finished coroutine needs no flag of its own: a waiter is only ever handed out for
+//! a wait that then happens, that wait's end moves `seq` on, and `PARKED` is only set
+//! during a wait; so no take can schedule a coroutine that has returned.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use super::Coroutine;
 use super::running::{Running, Suspend, with_running};
+use crate::facade::AtomicU64;
 
 const PARKED: u64 = 1 << 0;
 const WOKEN: u64 = 1 << 1;
@@ -51,7 +55,6 @@ const TIMED_OUT: u64 = 1 << 2;
 const TOKEN: u64 = 1 << 3;
 const USER_PARK: u64 = 1 << 4;
 const CANCELLED: u64 = 1 << 5;
-const DONE: u64 = 1 << 6;
 const SEQ_SHIFT: u32 = 32;
 const SEQ_ONE: u64 = 1 << SEQ_SHIFT;
 
@@ -70,7 +73,7 @@ pub(crate) enum WaitOutcome {
 pub(crate) struct WaitState(AtomicU64);
 
 impl WaitState {
-    pub(crate) const fn new() -> WaitState {
+    pub(crate) fn new() -> WaitState {
         WaitState(AtomicU64::new(0))
     }
 
@@ -89,7 +92,7 @@ impl WaitState {
         // coroutine, which reads the word with Acquire in `end_wait`.
         self.0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                let stale = (cur >> SEQ_SHIFT) as u32 != seq || cur & (WOKEN | DONE) != 0;
+                let stale = (cur >> SEQ_SHIFT) as u32 != seq || cur & WOKEN != 0;
                 (!stale).then_some((cur | WOKEN | extra) & !PARKED)
             })
             .ok()
@@ -118,11 +121,7 @@ impl WaitState {
                 Some((cur & !clear).wrapping_add(SEQ_ONE))
             })
             .expect("the closure always returns Some");
-        if prev & TIMED_OUT != 0 {
-            WaitOutcome::TimedOut
-        } else {
-            WaitOutcome::Woken
-        }
+        if prev & TIMED_OUT != 0 { WaitOutcome::TimedOut } else { WaitOutcome::Woken }
     }
 
     /// `park` fast path: consumes an available token (returns `true`), or marks the wait
@@ -131,11 +130,7 @@ impl WaitState {
         let prev = self
             .0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                Some(if cur & TOKEN != 0 {
-                    cur & !TOKEN
-                } else {
-                    cur | USER_PARK
-                })
+                Some(if cur & TOKEN != 0 { cur & !TOKEN } else { cur | USER_PARK })
             })
             .expect("the closure always returns Some");
         prev & TOKEN != 0
@@ -144,18 +139,13 @@ impl WaitState {
     /// `unpark`: makes the token available and takes the current wait if it is a user
     /// park. Returns `true` if the caller must schedule the coroutine.
     fn unpark(&self) -> bool {
-        let result = self
-            .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                if cur & DONE != 0 {
-                    return None;
-                }
-                let mut new = cur | TOKEN;
-                if cur & USER_PARK != 0 && cur & WOKEN == 0 {
-                    new = (new | WOKEN) & !PARKED;
-                }
-                (new != cur).then_some(new)
-            });
+        let result = self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+            let mut new = cur | TOKEN;
+            if cur & USER_PARK != 0 && cur & WOKEN == 0 {
+                new = (new | WOKEN) & !PARKED;
+            }
+            (new != cur).then_some(new)
+        });
         matches!(result, Ok(prev) if prev & USER_PARK != 0 && prev & WOKEN == 0 && prev & PARKED != 0)
     }
 
@@ -167,11 +157,6 @@ impl WaitState {
     pub(crate) fn is_cancelled(&self) -> bool {
         // The flag is only set by the home worker, which is the thread asking.
         self.0.load(Ordering::Relaxed) & CANCELLED != 0
-    }
-
-    /// Marks the coroutine finished: every later take and unpark fails.
-    pub(crate) fn finish(&self) {
-        self.0.fetch_or(DONE, Ordering::Release);
     }
 }
 
@@ -206,17 +191,15 @@ impl Waiter {
 
     fn take(&self, extra: u64) -> bool {
         match self {
-            Waiter::Coroutine { coroutine, seq } => {
-                match coroutine.header().state.take(*seq, extra) {
-                    Some(parked) => {
-                        if parked {
-                            coroutine.schedule();
-                        }
-                        true
+            Waiter::Coroutine { coroutine, seq } => match coroutine.header().state.take(*seq, extra) {
+                Some(parked) => {
+                    if parked {
+                        coroutine.schedule();
                     }
-                    None => false,
+                    true
                 }
-            }
+                None => false,
+            },
             Waiter::Thread(parker) => parker.notify(extra != 0),
         }
     }
@@ -224,16 +207,9 @@ impl Waiter {
     /// Whether two waiters end the same wait (used to remove a waiter from a list).
     pub(crate) fn same_wait(&self, other: &Waiter) -> bool {
         match (self, other) {
-            (
-                Waiter::Coroutine {
-                    coroutine: a,
-                    seq: s,
-                },
-                Waiter::Coroutine {
-                    coroutine: b,
-                    seq: t,
-                },
-            ) => s == t && a.same(b),
+            (Waiter::Coroutine { coroutine: a, seq: s }, Waiter::Coroutine { coroutine: b, seq: t }) => {
+                s == t && a.same(b)
+            }
             (Waiter::Thread(a), Waiter::Thread(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
@@ -243,11 +219,9 @@ impl Waiter {
 impl fmt::Debug for Waiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Waiter::Coroutine { coroutine, seq } => f
-                .debug_struct("Waiter")
-                .field("coroutine", &coroutine.id())
-                .field("seq", seq)
-                .finish(),
+            Waiter::Coroutine { coroutine, seq } => {
+                f.debug_struct("Waiter").field("coroutine", &coroutine.id()).field("seq", seq).finish()
+            }
             Waiter::Thread(_) => f.write_str("Waiter(thread)"),
         }
     }
@@ -257,10 +231,7 @@ impl fmt::Debug for Waiter {
 /// current wait; on a plain thread, the thread's parker.
 pub(crate) fn waiter() -> Waiter {
     with_running(|running| match running {
-        Some(r) => Waiter::Coroutine {
-            coroutine: r.coroutine.clone(),
-            seq: r.state().seq(),
-        },
+        Some(r) => Waiter::Coroutine { coroutine: r.coroutine.clone(), seq: r.state().seq() },
         None => Waiter::Thread(ThreadParker::current()),
     })
 }
@@ -318,23 +289,20 @@ enum Notified {
 }
 
 impl ThreadParker {
+    pub(crate) fn new() -> ThreadParker {
+        ThreadParker { notified: Mutex::new(Notified::No), condvar: Condvar::new() }
+    }
+
     pub(crate) fn current() -> Arc<ThreadParker> {
         thread_local! {
-            static PARKER: Arc<ThreadParker> = Arc::new(ThreadParker {
-                notified: Mutex::new(Notified::No),
-                condvar: Condvar::new(),
-            });
+            static PARKER: Arc<ThreadParker> = Arc::new(ThreadParker::new());
         }
         PARKER.with(Arc::clone)
     }
 
     fn notify(&self, timed_out: bool) -> bool {
         let mut notified = self.notified.lock().unwrap_or_else(|e| e.into_inner());
-        *notified = if timed_out {
-            Notified::TimedOut
-        } else {
-            Notified::Yes
-        };
+        *notified = if timed_out { Notified::TimedOut } else { Notified::Yes };
         drop(notified);
         self.condvar.notify_one();
         true
@@ -352,19 +320,13 @@ impl ThreadParker {
                 Notified::No => {}
             }
             notified = match deadline {
-                None => self
-                    .condvar
-                    .wait(notified)
-                    .unwrap_or_else(|e| e.into_inner()),
+                None => self.condvar.wait(notified).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return WaitOutcome::TimedOut;
                     }
-                    self.condvar
-                        .wait_timeout(notified, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
+                    self.condvar.wait_timeout(notified, left).unwrap_or_else(|e| e.into_inner()).0
                 }
             };
         }
@@ -373,7 +335,7 @@ impl ThreadParker {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -381,54 +343,27 @@ mod tests {
     fn exactly_one_taker_wins_and_stale_waiters_fail() {
         let state = WaitState::new();
         let seq = state.seq();
-        assert_eq!(
-            state.take(seq, 0),
-            Some(false),
-            "taken before commit: not parked"
-        );
+        assert_eq!(state.take(seq, 0), Some(false), "taken before commit: not parked");
         assert_eq!(state.take(seq, 0), None, "second taker loses");
-        assert!(
-            !state.commit(),
-            "commit sees the take and runs the coroutine again"
-        );
+        assert!(!state.commit(), "commit sees the take and runs the coroutine again");
         assert_eq!(state.end_wait(false), WaitOutcome::Woken);
-        assert_eq!(
-            state.take(seq, 0),
-            None,
-            "a waiter of the previous wait is stale"
-        );
+        assert_eq!(state.take(seq, 0), None, "a waiter of the previous wait is stale");
         let seq = state.seq();
         assert!(state.commit());
-        assert_eq!(
-            state.take(seq, TIMED_OUT),
-            Some(true),
-            "taken after commit: schedule it"
-        );
+        assert_eq!(state.take(seq, TIMED_OUT), Some(true), "taken after commit: schedule it");
         assert_eq!(state.end_wait(false), WaitOutcome::TimedOut);
     }
 
     #[test]
     fn unpark_token_follows_std_semantics() {
         let state = WaitState::new();
-        assert!(
-            !state.unpark(),
-            "no park in progress: only the token is set"
-        );
-        assert!(
-            state.consume_token_or_mark_park(),
-            "park consumes the token"
-        );
-        assert!(
-            !state.consume_token_or_mark_park(),
-            "no token left: the park waits"
-        );
+        assert!(!state.unpark(), "no park in progress: only the token is set");
+        assert!(state.consume_token_or_mark_park(), "park consumes the token");
+        assert!(!state.consume_token_or_mark_park(), "no token left: the park waits");
         assert!(state.commit());
         assert!(state.unpark(), "unpark takes the parked user wait");
         assert_eq!(state.end_wait(true), WaitOutcome::Woken);
-        assert!(
-            !state.consume_token_or_mark_park(),
-            "the token was consumed by that park"
-        );
+        assert!(!state.consume_token_or_mark_park(), "the token was consumed by that park");
     }
 
     #[test]
@@ -439,18 +374,80 @@ mod tests {
         assert!(!state.unpark(), "an I/O or sleep wait is not a park");
         assert_eq!(state.take(seq, 0), Some(true));
         state.end_wait(false);
-        assert!(
-            state.consume_token_or_mark_park(),
-            "the token survived for a later park"
-        );
+        assert!(state.consume_token_or_mark_park(), "the token survived for a later park");
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A take racing the worker's commit: the coroutine is resumed exactly once, either
+    /// by the worker (take came first) or by the taker (commit came first).
+    #[test]
+    fn take_and_commit_resume_exactly_once() {
+        loom::model(|| {
+            let state = Arc::new(WaitState::new());
+            let seq = state.seq();
+            let taker = {
+                let state = state.clone();
+                thread::spawn(move || state.take(seq, 0))
+            };
+            let parked = state.commit();
+            let taken = taker.join().unwrap();
+            assert_eq!(taken, Some(parked), "the taker schedules exactly when the commit parked");
+            assert_eq!(state.end_wait(false), WaitOutcome::Woken);
+        });
     }
 
+    /// Two takers (say the poller and the deadline timer) and the commit.
     #[test]
-    fn finished_coroutines_cannot_be_taken() {
-        let state = WaitState::new();
-        let seq = state.seq();
-        state.finish();
-        assert_eq!(state.take(seq, 0), None);
-        assert!(!state.unpark());
+    fn one_of_two_takers_wins() {
+        loom::model(|| {
+            let state = Arc::new(WaitState::new());
+            let seq = state.seq();
+            let takers: Vec<_> = [0, TIMED_OUT]
+                .into_iter()
+                .map(|extra| {
+                    let state = state.clone();
+                    thread::spawn(move || state.take(seq, extra))
+                })
+                .collect();
+            let parked = state.commit();
+            let results: Vec<_> = takers.into_iter().map(|t| t.join().unwrap()).collect();
+            let winners: Vec<_> = results.iter().flatten().collect();
+            assert_eq!(winners.len(), 1, "exactly one taker wins: {results:?}");
+            let resumptions = usize::from(!parked) + usize::from(*winners[0]);
+            assert_eq!(resumptions, 1);
+            state.end_wait(false);
+            assert_eq!(state.take(seq, 0), None, "the ended wait cannot be taken again");
+        });
+    }
+
+    /// `park` racing `unpark`: never parked with the token available, never resumed twice.
+    #[test]
+    fn park_and_unpark_never_lose_the_token() {
+        loom::model(|| {
+            let state = Arc::new(WaitState::new());
+            let unparker = {
+                let state = state.clone();
+                thread::spawn(move || state.unpark())
+            };
+            let resumed = if state.consume_token_or_mark_park() {
+                // The token was there: park returns at once, nobody schedules.
+                assert!(!unparker.join().unwrap());
+                true
+            } else {
+                let parked = state.commit();
+                let scheduled = unparker.join().unwrap();
+                assert!(parked == scheduled, "resumed by exactly one of worker and unparker");
+                true
+            };
+            assert!(resumed);
+            state.end_wait(true);
+            assert!(!state.consume_token_or_mark_park(), "the single token was consumed");
+        });
     }
 }

@@ -28,10 +28,7 @@ fn may_block<A: ToSocketAddrs>() -> bool {
 }
 
 /// Calls `f` with each address of `addr` until one succeeds; std's `each_addr`.
-pub(crate) fn each_addr<A, T>(
-    addr: A,
-    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
-) -> io::Result<T>
+pub(crate) fn each_addr<A, T>(addr: A, mut f: impl FnMut(SocketAddr) -> io::Result<T>) -> io::Result<T>
 where
     A: ToSocketAddrs + Send,
 {
@@ -42,12 +39,8 @@ where
             Err(err) => last_err = Some(err),
         }
     }
-    Err(last_err.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "could not resolve to any addresses",
-        )
-    }))
+    Err(last_err
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")))
 }
 
 #[cfg(test)]
@@ -71,10 +64,7 @@ mod tests {
         let none: &[SocketAddr] = &[];
         let err = each_addr(none, |_| Ok(())).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-        let two = [
-            "127.0.0.1:1".parse().unwrap(),
-            "127.0.0.1:2".parse().unwrap(),
-        ];
+        let two = ["127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap()];
         let mut seen = Vec::new();
         let err = each_addr(&two[..], |a: SocketAddr| -> io::Result<()> {
             seen.push(a.port());

@@ -32,9 +32,7 @@ impl TcpListener {
     pub fn bind<A: ToSocketAddrs + Send>(addr: A) -> io::Result<TcpListener> {
         let listener = each_addr(addr, net::TcpListener::bind)?;
         listener.set_nonblocking(true)?;
-        Ok(TcpListener {
-            source: IoSource::new(listener, false),
-        })
+        Ok(TcpListener { source: IoSource::new(listener, false) })
     }
 
     /// Accepts a connection, parking until one arrives.
@@ -43,9 +41,7 @@ impl TcpListener {
             // accept4 with SOCK_NONBLOCK saves the fcntl a std accept would need.
             SockRef::from(listener).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
         })?;
-        let addr = addr
-            .as_socket()
-            .ok_or_else(|| io::Error::other("accepted a non-IP address"))?;
+        let addr = addr.as_socket().ok_or_else(|| io::Error::other("accepted a non-IP address"))?;
         Ok((TcpStream::from_nonblocking(socket.into(), false), addr))
     }
 
@@ -60,9 +56,7 @@ impl TcpListener {
 
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         let clone = self.source.get_ref().try_clone()?;
-        Ok(TcpListener {
-            source: IoSource::with_settings(clone, self.source.settings().clone()),
-        })
+        Ok(TcpListener { source: IoSource::with_settings(clone, self.source.settings().clone()) })
     }
 
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
@@ -99,9 +93,7 @@ impl From<net::TcpListener> for TcpListener {
         if let Err(err) = listener.set_nonblocking(true) {
             tracing::warn!(%err, "cannot make an adopted listener non-blocking");
         }
-        TcpListener {
-            source: IoSource::new(listener, nonblocking),
-        }
+        TcpListener { source: IoSource::new(listener, nonblocking) }
     }
 }
 
@@ -126,9 +118,7 @@ pub struct TcpStream {
 
 impl TcpStream {
     fn from_nonblocking(stream: net::TcpStream, user_nonblocking: bool) -> TcpStream {
-        TcpStream {
-            source: IoSource::new(stream, user_nonblocking),
-        }
+        TcpStream { source: IoSource::new(stream, user_nonblocking) }
     }
 
     /// Connects to `addr` (each resolved address in turn, as std does), parking while
@@ -140,10 +130,7 @@ impl TcpStream {
     /// Connects with a timeout; an expired one is `TimedOut`, a zero one `InvalidInput`.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot set a 0 duration timeout",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
         }
         TcpStream::connect_addr(addr, Instant::now().checked_add(timeout))
     }
@@ -192,9 +179,7 @@ impl TcpStream {
     /// timeouts and blocking mode. One coroutine may read while another writes.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         let clone = self.source.get_ref().try_clone()?;
-        Ok(TcpStream {
-            source: IoSource::with_settings(clone, self.source.settings().clone()),
-        })
+        Ok(TcpStream { source: IoSource::with_settings(clone, self.source.settings().clone()) })
     }
 
     /// `None` waits forever; `Some(Duration::ZERO)` is an `InvalidInput` error.
@@ -283,14 +268,12 @@ impl Read for TcpStream {
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
-        self.source
-            .do_stream_io(Direction::Read, len, |mut s| s.read(buf))
+        self.source.do_stream_io(Direction::Read, len, |mut s| s.read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.source
-            .do_stream_io(Direction::Read, len, |mut s| s.read_vectored(bufs))
+        self.source.do_stream_io(Direction::Read, len, |mut s| s.read_vectored(bufs))
     }
 }
 
@@ -310,14 +293,12 @@ impl Write for TcpStream {
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.source
-            .do_stream_io(Direction::Write, buf.len(), |mut s| s.write(buf))
+        self.source.do_stream_io(Direction::Write, buf.len(), |mut s| s.write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.source
-            .do_stream_io(Direction::Write, len, |mut s| s.write_vectored(bufs))
+        self.source.do_stream_io(Direction::Write, len, |mut s| s.write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -29,9 +29,7 @@ impl UdpSocket {
     pub fn bind<A: ToSocketAddrs + Send>(addr: A) -> io::Result<UdpSocket> {
         let socket = each_addr(addr, net::UdpSocket::bind)?;
         socket.set_nonblocking(true)?;
-        Ok(UdpSocket {
-            source: IoSource::new(socket, false),
-        })
+        Ok(UdpSocket { source: IoSource::new(socket, false) })
     }
 
     /// Sets the default peer for `send` and `recv` (each resolved address in turn).
@@ -41,11 +39,11 @@ impl UdpSocket {
 
     /// Sends one datagram to `addr` (its first resolved address, as std does).
     pub fn send_to<A: ToSocketAddrs + Send>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
-        let addr = resolve(addr)?.into_iter().next().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
-        })?;
-        self.source
-            .do_io(Direction::Write, |s| s.send_to(buf, addr))
+        let addr = resolve(addr)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))?;
+        self.source.do_io(Direction::Write, |s| s.send_to(buf, addr))
     }
 
     /// Receives one datagram, parking until one arrives.
@@ -82,9 +80,7 @@ impl UdpSocket {
     /// A second handle to the same socket, sharing its timeouts and blocking mode.
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         let clone = self.source.get_ref().try_clone()?;
-        Ok(UdpSocket {
-            source: IoSource::with_settings(clone, self.source.settings().clone()),
-        })
+        Ok(UdpSocket { source: IoSource::with_settings(clone, self.source.settings().clone()) })
     }
 
     /// `None` waits forever; `Some(Duration::ZERO)` is an `InvalidInput` error. An
@@ -143,15 +139,11 @@ impl UdpSocket {
 impl From<net::UdpSocket> for UdpSocket {
     /// Takes over a std socket; its blocking mode becomes this socket's.
     fn from(socket: net::UdpSocket) -> UdpSocket {
-        let nonblocking = socket2::SockRef::from(&socket)
-            .nonblocking()
-            .unwrap_or(false);
+        let nonblocking = socket2::SockRef::from(&socket).nonblocking().unwrap_or(false);
         if let Err(err) = socket.set_nonblocking(true) {
             tracing::warn!(%err, "cannot make an adopted socket non-blocking");
         }
-        UdpSocket {
-            source: IoSource::new(socket, nonblocking),
-        }
+        UdpSocket { source: IoSource::new(socket, nonblocking) }
     }
 }
 

@@ -21,21 +21,14 @@ impl UnixListener {
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
         let listener = net::UnixListener::bind(path)?;
         listener.set_nonblocking(true)?;
-        Ok(UnixListener {
-            source: IoSource::new(listener, false),
-        })
+        Ok(UnixListener { source: IoSource::new(listener, false) })
     }
 
     /// Accepts a connection, parking until one arrives.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self.source.do_io(Direction::Read, |l| l.accept())?;
         stream.set_nonblocking(true)?;
-        Ok((
-            UnixStream {
-                source: IoSource::new(stream, false),
-            },
-            addr,
-        ))
+        Ok((UnixStream { source: IoSource::new(stream, false) }, addr))
     }
 
     /// An iterator over incoming connections; never returns `None`.
@@ -49,9 +42,7 @@ impl UnixListener {
 
     pub fn try_clone(&self) -> io::Result<UnixListener> {
         let clone = self.source.get_ref().try_clone()?;
-        Ok(UnixListener {
-            source: IoSource::with_settings(clone, self.source.settings().clone()),
-        })
+        Ok(UnixListener { source: IoSource::with_settings(clone, self.source.settings().clone()) })
     }
 
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
@@ -76,15 +67,11 @@ impl UnixListener {
 impl From<net::UnixListener> for UnixListener {
     /// Takes over a std listener; its blocking mode becomes this listener's.
     fn from(listener: net::UnixListener) -> UnixListener {
-        let nonblocking = socket2::SockRef::from(&listener)
-            .nonblocking()
-            .unwrap_or(false);
+        let nonblocking = socket2::SockRef::from(&listener).nonblocking().unwrap_or(false);
         if let Err(err) = listener.set_nonblocking(true) {
             tracing::warn!(%err, "cannot make an adopted listener non-blocking");
         }
-        UnixListener {
-            source: IoSource::new(listener, nonblocking),
-        }
+        UnixListener { source: IoSource::new(listener, nonblocking) }
     }
 }
 
@@ -117,18 +104,13 @@ impl UnixStream {
         loop {
             match socket.connect(&addr) {
                 Ok(()) => break,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    crate::sleep(Duration::from_millis(1))
-                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => crate::sleep(Duration::from_millis(1)),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),
             }
         }
         Ok(UnixStream {
-            source: IoSource::new(
-                net::UnixStream::from(std::os::fd::OwnedFd::from(socket)),
-                false,
-            ),
+            source: IoSource::new(net::UnixStream::from(std::os::fd::OwnedFd::from(socket)), false),
         })
     }
 
@@ -137,14 +119,7 @@ impl UnixStream {
         let (a, b) = net::UnixStream::pair()?;
         a.set_nonblocking(true)?;
         b.set_nonblocking(true)?;
-        Ok((
-            UnixStream {
-                source: IoSource::new(a, false),
-            },
-            UnixStream {
-                source: IoSource::new(b, false),
-            },
-        ))
+        Ok((UnixStream { source: IoSource::new(a, false) }, UnixStream { source: IoSource::new(b, false) }))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -162,9 +137,7 @@ impl UnixStream {
     /// A second handle to the same socket, sharing its timeouts and blocking mode.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
         let clone = self.source.get_ref().try_clone()?;
-        Ok(UnixStream {
-            source: IoSource::with_settings(clone, self.source.settings().clone()),
-        })
+        Ok(UnixStream { source: IoSource::with_settings(clone, self.source.settings().clone()) })
     }
 
     /// `None` waits forever; `Some(Duration::ZERO)` is an `InvalidInput` error.
@@ -206,15 +179,11 @@ impl UnixStream {
 impl From<net::UnixStream> for UnixStream {
     /// Takes over a std stream; its blocking mode becomes this stream's.
     fn from(stream: net::UnixStream) -> UnixStream {
-        let nonblocking = socket2::SockRef::from(&stream)
-            .nonblocking()
-            .unwrap_or(false);
+        let nonblocking = socket2::SockRef::from(&stream).nonblocking().unwrap_or(false);
         if let Err(err) = stream.set_nonblocking(true) {
             tracing::warn!(%err, "cannot make an adopted stream non-blocking");
         }
-        UnixStream {
-            source: IoSource::new(stream, nonblocking),
-        }
+        UnixStream { source: IoSource::new(stream, nonblocking) }
     }
 }
 
@@ -231,14 +200,12 @@ impl Read for UnixStream {
 impl Read for &UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
-        self.source
-            .do_stream_io(Direction::Read, len, |mut s| s.read(buf))
+        self.source.do_stream_io(Direction::Read, len, |mut s| s.read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.source
-            .do_stream_io(Direction::Read, len, |mut s| s.read_vectored(bufs))
+        self.source.do_stream_io(Direction::Read, len, |mut s| s.read_vectored(bufs))
     }
 }
 
@@ -258,14 +225,12 @@ impl Write for UnixStream {
 
 impl Write for &UnixStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.source
-            .do_stream_io(Direction::Write, buf.len(), |mut s| s.write(buf))
+        self.source.do_stream_io(Direction::Write, buf.len(), |mut s| s.write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.source
-            .do_stream_io(Direction::Write, len, |mut s| s.write_vectored(bufs))
+        self.source.do_stream_io(Direction::Write, len, |mut s| s.write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {

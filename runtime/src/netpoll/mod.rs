@@ -58,9 +58,7 @@ impl PollerShared {
 
 impl std::fmt::Debug for PollerShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PollerShared")
-            .field("closed", &self.is_closed())
-            .finish_non_exhaustive()
+        f.debug_struct("PollerShared").field("closed", &self.is_closed()).finish_non_exhaustive()
     }
 }
 
@@ -114,11 +112,7 @@ impl Poller {
         }
         let mut ready = self.ready.borrow_mut();
         {
-            let sources = self
-                .shared
-                .sources
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let sources = self.shared.sources.lock().unwrap_or_else(|e| e.into_inner());
             for event in events.iter().filter(|e| e.token() != WAKER) {
                 if let Some(state) = sources.get(event.token()) {
                     ready.push((state.clone(), registration::readiness_of(event)));
@@ -143,8 +137,6 @@ impl Poller {
 
 impl std::fmt::Debug for Poller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Poller")
-            .field("shared", &self.shared)
-            .finish_non_exhaustive()
+        f.debug_struct("Poller").field("shared", &self.shared).finish_non_exhaustive()
     }
 }

@@ -104,10 +104,7 @@ impl IoState {
     pub(crate) fn observe(&self, direction: Direction) -> Observed {
         // Acquire: pairs with the poller's Release in `set_readiness`.
         let word = self.readiness.load(Ordering::Acquire);
-        Observed {
-            ready: word & direction.mask() != 0,
-            word,
-        }
+        Observed { ready: word & direction.mask() != 0, word }
     }
 
     /// Clears `direction`'s readiness unless an event arrived since `seen`.
@@ -129,14 +126,9 @@ impl IoState {
     pub(crate) fn set_readiness(&self, bits: usize, woken: &mut Vec<Waiter>) {
         // Release: a coroutine that observes the new bits (Acquire) retries its syscall
         // after the kernel made the fd ready. The tick wraps harmlessly.
-        let _ = self
-            .readiness
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
-                Some(
-                    (word & !READINESS_MASK).wrapping_add(TICK_ONE)
-                        | (word | bits) & READINESS_MASK,
-                )
-            });
+        let _ = self.readiness.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            Some((word & !READINESS_MASK).wrapping_add(TICK_ONE) | (word | bits) & READINESS_MASK)
+        });
         let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
         for direction in [Direction::Read, Direction::Write] {
             if bits & direction.mask() != 0 {
@@ -170,10 +162,7 @@ impl fmt::Debug for IoState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IoState")
             .field("token", &self.token)
-            .field(
-                "readiness",
-                &(self.readiness.load(Ordering::Relaxed) & READINESS_MASK),
-            )
+            .field("readiness", &(self.readiness.load(Ordering::Relaxed) & READINESS_MASK))
             .finish_non_exhaustive()
     }
 }
@@ -187,9 +176,7 @@ pub(crate) struct Sources {
 
 impl Sources {
     pub(crate) fn get(&self, token: Token) -> Option<&Arc<IoState>> {
-        self.slab
-            .get(token.0 & u32::MAX as usize)
-            .filter(|state| state.token == token)
+        self.slab.get(token.0 & u32::MAX as usize).filter(|state| state.token == token)
     }
 }
 
@@ -210,35 +197,22 @@ impl Registration {
             let generation = sources.generation as usize;
             let entry = sources.slab.vacant_entry();
             if entry.key() > u32::MAX as usize {
-                return Err(io::Error::other(
-                    "too many sockets registered with one worker",
-                ));
+                return Err(io::Error::other("too many sockets registered with one worker"));
             }
             let token = Token(generation << 32 | entry.key());
-            let state = Arc::new(IoState {
-                token,
-                readiness: AtomicUsize::new(0),
-                waiters: Mutex::default(),
-            });
+            let state =
+                Arc::new(IoState { token, readiness: AtomicUsize::new(0), waiters: Mutex::default() });
             entry.insert(state.clone());
             state
         };
-        let registration = Registration {
-            state,
-            poller: poller.clone(),
-            fd,
-        };
+        let registration = Registration { state, poller: poller.clone(), fd };
         // On failure `registration` drops here and takes the slab entry with it.
         poller.registry.register(
             &mut SourceFd(&fd),
             registration.state.token,
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        tracing::trace!(
-            fd,
-            token = registration.state.token.0,
-            "registered with netpoller"
-        );
+        tracing::trace!(fd, token = registration.state.token.0, "registered with netpoller");
         Ok(registration)
     }
 
@@ -255,11 +229,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // Deregistering an fd whose registration failed is an expected ENOENT.
         let _ = self.poller.registry.deregister(&mut SourceFd(&self.fd));
-        let mut sources = self
-            .poller
-            .sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut sources = self.poller.sources.lock().unwrap_or_else(|e| e.into_inner());
         let key = self.state.token.0 & u32::MAX as usize;
         if sources.get(self.state.token).is_some() {
             sources.slab.remove(key);
@@ -269,9 +239,6 @@ impl Drop for Registration {
 
 impl fmt::Debug for Registration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registration")
-            .field("fd", &self.fd)
-            .field("state", &self.state)
-            .finish()
+        f.debug_struct("Registration").field("fd", &self.fd).field("state", &self.state).finish()
     }
 }

@@ -51,20 +51,13 @@ impl<S: AsFd> IoSource<S> {
     /// Wraps `io`, which the caller has already put into non-blocking mode.
     /// `user_nonblocking` is the mode the user asked for (see `set_nonblocking`).
     pub(crate) fn new(io: S, user_nonblocking: bool) -> IoSource<S> {
-        let settings = Settings {
-            nonblocking: AtomicBool::new(user_nonblocking),
-            ..Settings::default()
-        };
+        let settings = Settings { nonblocking: AtomicBool::new(user_nonblocking), ..Settings::default() };
         IoSource::with_settings(io, Arc::new(settings))
     }
 
     /// Wraps a clone of another source's socket, sharing its settings.
     pub(crate) fn with_settings(io: S, settings: Arc<Settings>) -> IoSource<S> {
-        IoSource {
-            registration: OnceLock::new(),
-            io,
-            settings,
-        }
+        IoSource { registration: OnceLock::new(), io, settings }
     }
 
     pub(crate) fn settings(&self) -> &Arc<Settings> {
@@ -87,23 +80,14 @@ impl<S: AsFd> IoSource<S> {
     }
 
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
-        self.settings
-            .nonblocking
-            .store(nonblocking, Ordering::Relaxed);
+        self.settings.nonblocking.store(nonblocking, Ordering::Relaxed);
     }
 
-    pub(crate) fn set_timeout(
-        &self,
-        direction: Direction,
-        timeout: Option<Duration>,
-    ) -> io::Result<()> {
+    pub(crate) fn set_timeout(&self, direction: Direction, timeout: Option<Duration>) -> io::Result<()> {
         let nanos = match timeout {
             None => NO_TIMEOUT,
             Some(t) if t.is_zero() => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "cannot set a 0 duration timeout",
-                ));
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
             }
             Some(t) => u64::try_from(t.as_nanos()).unwrap_or(u64::MAX).max(1),
         };
@@ -136,13 +120,7 @@ impl<S: AsFd> IoSource<S> {
             return op_once(&self.io, op);
         }
         let timeout = self.timeout(direction);
-        self.io_loop(
-            direction,
-            || timeout.map(|t| Instant::now() + t),
-            timed_out_would_block,
-            |_| false,
-            op,
-        )
+        self.io_loop(direction, || timeout.map(|t| Instant::now() + t), timed_out_would_block, |_| false, op)
     }
 
     /// Like `do_io` for stream reads and writes: a transfer shorter than `requested`
@@ -158,13 +136,7 @@ impl<S: AsFd> IoSource<S> {
         }
         let timeout = self.timeout(direction);
         let deadline = || timeout.map(|t| Instant::now() + t);
-        self.io_loop(
-            direction,
-            deadline,
-            timed_out_would_block,
-            |&n| n > 0 && n < requested,
-            op,
-        )
+        self.io_loop(direction, deadline, timed_out_would_block, |&n| n > 0 && n < requested, op)
     }
 
     /// Runs `op` until it does not return `WouldBlock` or `deadline` passes (then
@@ -195,18 +167,11 @@ impl<S: AsFd> IoSource<S> {
             if let Some(compute) = deadline.take() {
                 resolved = compute();
             }
-            if this.wait_for(direction, resolved)? {
-                Ok(())
-            } else {
-                Err(timed_out())
-            }
+            if this.wait_for(direction, resolved)? { Ok(()) } else { Err(timed_out()) }
         };
         loop {
             let in_coroutine = running::in_coroutine();
-            let observed = self
-                .registration
-                .get()
-                .map(|r| (r, r.state().observe(direction)));
+            let observed = self.registration.get().map(|r| (r, r.state().observe(direction)));
             if in_coroutine && observed.is_some_and(|(_, seen)| !seen.ready) {
                 wait(self)?;
                 continue;
@@ -236,11 +201,7 @@ impl<S: AsFd> IoSource<S> {
 
     /// Waits until the fd may be ready for `direction`. Returns `Ok(false)` if `deadline`
     /// passed first. On a coroutine, registers the fd on first use.
-    pub(crate) fn wait_for(
-        &self,
-        direction: Direction,
-        deadline: Option<Instant>,
-    ) -> io::Result<bool> {
+    pub(crate) fn wait_for(&self, direction: Direction, deadline: Option<Instant>) -> io::Result<bool> {
         if !running::in_coroutine() {
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let interest = match direction {
@@ -266,11 +227,7 @@ impl<S: AsFd> IoSource<S> {
         if !state.add_waiter(direction, waiter.clone()) {
             return Ok(true);
         }
-        let mut withdraw = Withdraw {
-            registration,
-            direction,
-            waiter: Some(waiter),
-        };
+        let mut withdraw = Withdraw { registration, direction, waiter: Some(waiter) };
         match wait::wait(deadline) {
             WaitOutcome::Woken => {
                 // The poller took the waiter out of the list when it woke us.
@@ -307,9 +264,7 @@ struct Withdraw<'a> {
 impl Drop for Withdraw<'_> {
     fn drop(&mut self) {
         if let Some(waiter) = self.waiter.take() {
-            self.registration
-                .state()
-                .remove_waiter(self.direction, &waiter);
+            self.registration.state().remove_waiter(self.direction, &waiter);
         }
     }
 }

@@ -45,9 +45,7 @@ impl Runtime {
     fn start(builder: &Builder) -> io::Result<Runtime> {
         crate::coroutine::install_process_hooks()?;
         crate::blocking::set_max_threads(builder.max_blocking_threads);
-        let config = scheduler::Config {
-            stack_size: builder.stack_size,
-        };
+        let config = scheduler::Config { stack_size: builder.stack_size };
         let (scheduler, threads) = WorkerThreads::start(config, builder.workers)?;
         Ok(Runtime { scheduler, threads })
     }
@@ -65,14 +63,8 @@ impl Runtime {
         T: Send + 'static,
     {
         assert_outside_runtime("Runtime::block_on");
-        let options = SpawnOptions {
-            name: Some("main".into()),
-            ..SpawnOptions::default()
-        };
-        let handle = self
-            .scheduler
-            .spawn(options, f)
-            .expect("the runtime's own settings are valid");
+        let options = SpawnOptions { name: Some("main".into()), ..SpawnOptions::default() };
+        let handle = self.scheduler.spawn(options, f).expect("the runtime's own settings are valid");
         match handle.join() {
             Ok(value) => value,
             Err(payload) => panic::resume_unwind(payload),
@@ -85,9 +77,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.scheduler
-            .spawn(SpawnOptions::default(), f)
-            .expect("the runtime's own settings are valid")
+        self.scheduler.spawn(SpawnOptions::default(), f).expect("the runtime's own settings are valid")
     }
 
     /// Number of worker threads.
@@ -98,13 +88,11 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let own_worker = scheduler::current().is_some_and(|s| Arc::ptr_eq(&s, &self.scheduler));
+        let own_worker = scheduler::with_current(|s| s.is_some_and(|s| Arc::ptr_eq(s, &self.scheduler)));
         self.scheduler.begin_shutdown();
         if own_worker {
             // Joining our own thread would never return; the workers finish on their own.
-            tracing::warn!(
-                "a hebra Runtime was dropped on one of its own workers; not waiting for it"
-            );
+            tracing::warn!("a hebra Runtime was dropped on one of its own workers; not waiting for it");
             return;
         }
         self.threads.join();
@@ -114,9 +102,7 @@ impl Drop for Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime")
-            .field("workers", &self.workers())
-            .finish_non_exhaustive()
+        f.debug_struct("Runtime").field("workers", &self.workers()).finish_non_exhaustive()
     }
 }
 

@@ -38,18 +38,12 @@ impl Idle {
     pub(crate) fn wake_one(&self, scheduler: &Scheduler) {
         // SeqCst fence: see the module docs (pairs with the fence in `Worker::sleep`).
         fence(Ordering::SeqCst);
-        if self.searching.load(Ordering::Relaxed) != 0
-            || self.num_sleepers.load(Ordering::Relaxed) == 0
-        {
+        if self.searching.load(Ordering::Relaxed) != 0 || self.num_sleepers.load(Ordering::Relaxed) == 0 {
             return;
         }
         // The woken worker is counted as searching from here on, so that concurrent
         // producers do not wake a second one.
-        if self
-            .searching
-            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
-            .is_err()
-        {
+        if self.searching.compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed).is_err() {
             return;
         }
         let woken = {
@@ -58,9 +52,7 @@ impl Idle {
             if let Some(index) = woken {
                 self.num_sleepers.fetch_sub(1, Ordering::Relaxed);
                 // Under the lock, so that `unregister_sleeper` sees it consistently.
-                scheduler.workers[index]
-                    .search_requested
-                    .store(true, Ordering::Relaxed);
+                scheduler.workers[index].search_requested.store(true, Ordering::Relaxed);
             }
             woken
         };

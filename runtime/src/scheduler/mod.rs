@@ -112,11 +112,7 @@ impl Scheduler {
 
     /// Creates a coroutine and queues it; it starts on whichever worker takes it first
     /// (or on `options.worker`).
-    pub(crate) fn spawn<F, T>(
-        self: &Arc<Self>,
-        options: SpawnOptions,
-        f: F,
-    ) -> io::Result<JoinHandle<T>>
+    pub(crate) fn spawn<F, T>(self: &Arc<Self>, options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -128,36 +124,30 @@ impl Scheduler {
         {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "worker index {worker} is out of range: the runtime has {} workers",
-                    self.workers()
-                ),
+                format!("worker index {worker} is out of range: the runtime has {} workers", self.workers()),
             ));
         }
-        let task = Arc::new(Task::new(
-            Header::new(options.name, stack_size, self.clone()),
-            f,
-        ));
-        let coroutine = Coroutine::from_task(task.clone());
+        let task = Arc::new(Task::new(Header::new(options.name, stack_size, self.clone()), f));
+        let coroutine = Coroutine::from_task(task);
+        let handle = JoinHandle::new(coroutine.clone());
         tracing::trace!(coroutine = ?coroutine.id(), "spawn");
         if self.is_shutdown() {
-            coroutine
-                .runnable()
-                .cancel(crate::coroutine::task::cancelled_payload());
+            coroutine.runnable().cancel(crate::coroutine::task::cancelled_payload());
         } else {
             match options.worker {
                 Some(worker) => self.push_incoming(worker, Incoming::Start(coroutine)),
                 None => self.submit(coroutine),
             }
         }
-        Ok(JoinHandle::from_task(task))
+        Ok(handle)
     }
 
     /// Queues a fresh coroutine: on the calling worker's deque if it is one of ours,
     /// else on the injector.
     fn submit(&self, coroutine: Coroutine) {
+        let mut coroutine = Some(coroutine);
         let local = context::with_worker(|worker| match worker {
-            Some(w) if w.belongs_to(self) => Some(w.push_fresh(coroutine.clone())),
+            Some(w) if w.belongs_to(self) => coroutine.take().map(|c| w.push_fresh(c)),
             _ => None,
         });
         match local {
@@ -170,7 +160,7 @@ impl Scheduler {
                 }
             }
             None => {
-                self.injector.push(coroutine);
+                self.injector.push(coroutine.expect("not pushed locally"));
                 self.idle.wake_one(self);
             }
         }
@@ -208,8 +198,7 @@ impl Scheduler {
         // SeqCst fence: the Dekker handshake with the worker's `sleeping` store and inbox
         // check in `worker.rs`; one of the two sides sees the other's write.
         fence(Ordering::SeqCst);
-        if worker.sleeping.load(Ordering::Relaxed) && worker.sleeping.swap(false, Ordering::Relaxed)
-        {
+        if worker.sleeping.load(Ordering::Relaxed) && worker.sleeping.swap(false, Ordering::Relaxed) {
             worker.poller.wake();
         }
     }
@@ -231,11 +220,8 @@ impl Scheduler {
     /// After every worker exited: drops what may still sit in shared queues, which
     /// would otherwise keep the scheduler alive through the handles' back-references.
     pub(crate) fn drain_after_shutdown(&self) {
-        let cancel = |coroutine: Coroutine| {
-            coroutine
-                .runnable()
-                .cancel(crate::coroutine::task::cancelled_payload())
-        };
+        let cancel =
+            |coroutine: Coroutine| coroutine.runnable().cancel(crate::coroutine::task::cancelled_payload());
         while let Some(coroutine) = self.injector.steal().success() {
             cancel(coroutine);
         }
@@ -262,8 +248,8 @@ impl std::fmt::Debug for Scheduler {
 }
 
 /// The scheduler of the worker thread this code runs on, if any.
-pub(crate) fn current() -> Option<Arc<Scheduler>> {
-    context::with_worker(|worker| worker.map(|w| w.scheduler().clone()))
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Scheduler>>) -> R) -> R {
+    context::with_worker(|worker| f(worker.map(|w| w.scheduler())))
 }
 
 /// Whether this thread is a worker thread (of any runtime).
@@ -271,7 +257,7 @@ pub(crate) fn on_worker_thread() -> bool {
     context::with_worker(|worker| worker.is_some())
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 impl Scheduler {
     /// A scheduler without workers, for unit tests of coroutine internals.
     pub(crate) fn detached() -> Arc<Scheduler> {
@@ -281,9 +267,7 @@ impl Scheduler {
             idle: Idle::new(),
             shutdown: AtomicBool::new(false),
             monitor: MonitorSignal::new(),
-            config: Config {
-                stack_size: crate::DEFAULT_STACK_SIZE,
-            },
+            config: Config { stack_size: crate::DEFAULT_STACK_SIZE },
         })
     }
 }

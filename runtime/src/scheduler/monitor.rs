@@ -32,10 +32,7 @@ pub(crate) struct MonitorSignal {
 
 impl MonitorSignal {
     pub(crate) fn new() -> MonitorSignal {
-        MonitorSignal {
-            stopped: Mutex::new(false),
-            condvar: Condvar::new(),
-        }
+        MonitorSignal { stopped: Mutex::new(false), condvar: Condvar::new() }
     }
 
     pub(crate) fn stop(&self) {
@@ -63,15 +60,8 @@ struct Watch {
 /// The monitor thread's body.
 pub(crate) fn run(scheduler: Arc<Scheduler>) {
     let now = Instant::now();
-    let mut watches: Vec<Watch> = scheduler
-        .workers
-        .iter()
-        .map(|_| Watch {
-            progress: u64::MAX,
-            since: now,
-            warned: false,
-        })
-        .collect();
+    let mut watches: Vec<Watch> =
+        scheduler.workers.iter().map(|_| Watch { progress: u64::MAX, since: now, warned: false }).collect();
     let mut interval = MIN_INTERVAL;
     while !scheduler.monitor.wait(interval) {
         let now = Instant::now();
@@ -80,11 +70,7 @@ pub(crate) fn run(scheduler: Arc<Scheduler>) {
             let progress = worker.progress.load(Ordering::Relaxed);
             let sleeping = worker.sleeping.load(Ordering::Relaxed);
             if sleeping || progress != watch.progress {
-                *watch = Watch {
-                    progress,
-                    since: now,
-                    warned: false,
-                };
+                *watch = Watch { progress, since: now, warned: false };
                 busy |= !sleeping;
                 continue;
             }
@@ -104,10 +90,6 @@ pub(crate) fn run(scheduler: Arc<Scheduler>) {
                 );
             }
         }
-        interval = if busy {
-            MIN_INTERVAL
-        } else {
-            (interval * 2).min(MAX_INTERVAL)
-        };
+        interval = if busy { MIN_INTERVAL } else { (interval * 2).min(MAX_INTERVAL) };
     }
 }

@@ -3,13 +3,15 @@
 //!
 //! A started coroutine's corosensei object sits in the worker's table under a fixed
 //! slot for its whole life (the slot is in its header, so a wake from another thread can
-//! name it). While it runs, the object is taken out of the table, so that code on the
-//! coroutine may use the table (spawn, wake) without aliasing the one being resumed.
+//! name it). It is resumed in place: the table stays borrowed while the coroutine runs,
+//! so code on a coroutine must never touch the table (it would panic, not misbehave).
+//! Nothing does: spawning and waking go through the deque and the run queue.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use corosensei::CoroutineResult;
 use slab::Slab;
@@ -34,34 +36,12 @@ pub(super) struct Local {
 
 /// The worker's table of started coroutines.
 pub(super) struct Coroutines {
-    table: RefCell<Slab<Option<Local>>>,
+    table: RefCell<Slab<Local>>,
 }
 
 impl Coroutines {
     pub(super) fn new() -> Coroutines {
-        Coroutines {
-            table: RefCell::new(Slab::new()),
-        }
-    }
-
-    fn reserve(&self) -> u32 {
-        let slot = self.table.borrow_mut().insert(None);
-        u32::try_from(slot).expect("more than 2^32 coroutines on one worker")
-    }
-
-    fn take(&self, slot: u32) -> Option<Local> {
-        self.table
-            .borrow_mut()
-            .get_mut(slot as usize)
-            .and_then(Option::take)
-    }
-
-    fn put(&self, slot: u32, local: Local) {
-        self.table.borrow_mut()[slot as usize] = Some(local);
-    }
-
-    fn remove(&self, slot: u32) {
-        self.table.borrow_mut().remove(slot as usize);
+        Coroutines { table: RefCell::new(Slab::new()) }
     }
 }
 
@@ -90,11 +70,7 @@ pub(super) struct RunQueue {
 
 impl RunQueue {
     pub(super) fn new() -> RunQueue {
-        RunQueue {
-            runnext: None,
-            ready: VecDeque::new(),
-            streak: 0,
-        }
+        RunQueue { runnext: None, ready: VecDeque::new(), streak: 0 }
     }
 
     pub(super) fn push_woken(&mut self, slot: u32) {
@@ -161,31 +137,26 @@ impl Worker {
                 return;
             }
         };
-        let bounds = StackBounds {
-            guard: stack.guard(),
-            usable: stack.usable_len(),
-        };
-        let slot = self.coroutines.reserve();
-        header.home.store(self.index(), Ordering::Relaxed);
-        header.slot.store(slot, Ordering::Relaxed);
+        let bounds = StackBounds { guard: stack.guard(), usable: stack.usable_len() };
         let body = coroutine.clone();
-        let object = Object::with_stack(stack, move |yielder, ()| {
-            running::run(yielder, body, bounds)
-        });
-        self.coroutines.put(
-            slot,
-            Local {
-                object,
-                handle: coroutine,
-                timer: None,
-            },
-        );
+        let object = Object::with_stack(stack, move |yielder, ()| running::run(yielder, body, bounds));
+        let slot = {
+            let mut table = self.coroutines.table.borrow_mut();
+            let entry = table.vacant_entry();
+            let slot = u32::try_from(entry.key()).expect("more than 2^32 coroutines on one worker");
+            let header = coroutine.header();
+            header.home.store(self.index(), Ordering::Relaxed);
+            header.slot.store(slot, Ordering::Relaxed);
+            entry.insert(Local { object, handle: coroutine, timer: None });
+            slot
+        };
         self.resume(slot);
     }
 
     /// Runs the coroutine in `slot` until it suspends or finishes.
     pub(super) fn resume(&self, slot: u32) {
-        let Some(mut local) = self.coroutines.take(slot) else {
+        let mut table = self.coroutines.table.borrow_mut();
+        let Some(local) = table.get_mut(slot as usize) else {
             tracing::error!(slot, "scheduled a coroutine that is not in the table");
             return;
         };
@@ -195,64 +166,46 @@ impl Worker {
         // The task catches the coroutine's own panics; this guard only catches one
         // escaping the runtime's code around it, so that it cannot kill the worker.
         match panic::catch_unwind(AssertUnwindSafe(|| local.object.resume(()))) {
-            Ok(CoroutineResult::Yield(request)) => {
-                self.coroutines.put(slot, local);
-                self.commit(slot, request);
+            Ok(CoroutineResult::Yield(Suspend::Yield)) => self.run_queue.borrow_mut().push_back(slot),
+            Ok(CoroutineResult::Yield(Suspend::Wait { deadline })) => {
+                if !self.commit(local, deadline) {
+                    self.push_woken(slot);
+                }
             }
-            Ok(CoroutineResult::Return(())) => self.retire(slot, local),
+            Ok(CoroutineResult::Return(())) => {
+                let local = table.remove(slot as usize);
+                self.stacks.borrow_mut().put(local.object.into_stack());
+            }
             Err(_) => {
                 tracing::error!(coroutine = ?local.handle.id(), "panic outside the coroutine's own code");
-                self.coroutines.remove(slot);
+                table.remove(slot as usize);
             }
         }
     }
 
-    /// Acts on what a coroutine asked for when it suspended.
-    fn commit(&self, slot: u32, request: Suspend) {
-        match request {
-            Suspend::Yield => self.run_queue.borrow_mut().push_back(slot),
-            Suspend::Wait { deadline } => {
-                let mut table = self.coroutines.table.borrow_mut();
-                let local = table[slot as usize]
-                    .as_mut()
-                    .expect("a suspended coroutine is in the table");
-                let state = &local.handle.header().state;
-                let seq = state.seq();
-                if !state.commit() {
-                    drop(table);
-                    self.push_woken(slot);
-                    return;
-                }
-                if let Some(deadline) = deadline {
-                    let waiter = Waiter::Coroutine {
-                        coroutine: local.handle.clone(),
-                        seq,
-                    };
-                    local.timer = Some(self.timers.borrow_mut().insert(deadline, waiter));
-                }
-            }
+    /// Publishes the wait a coroutine suspended in and arms its deadline. Returns `false`
+    /// if the wait was already taken: the coroutine must run again.
+    fn commit(&self, local: &mut Local, deadline: Option<Instant>) -> bool {
+        let state = &local.handle.header().state;
+        let seq = state.seq();
+        if !state.commit() {
+            return false;
         }
-    }
-
-    /// A coroutine returned: its stack goes back to the pool.
-    fn retire(&self, slot: u32, local: Local) {
-        self.coroutines.remove(slot);
-        self.stacks.borrow_mut().put(local.object.into_stack());
+        if let Some(deadline) = deadline {
+            let waiter = Waiter::Coroutine { coroutine: local.handle.clone(), seq };
+            local.timer = Some(self.timers.borrow_mut().insert(deadline, waiter));
+        }
+        true
     }
 
     /// Unwinds every started coroutine of this worker (shutdown). Their destructors run
     /// on their own stacks, on this thread. Returns whether there were any.
     pub(super) fn unwind_all(&self) -> bool {
-        let slots: Vec<u32> = self
-            .coroutines
-            .table
-            .borrow()
-            .iter()
-            .map(|(slot, _)| slot as u32)
-            .collect();
+        let slots: Vec<usize> = self.coroutines.table.borrow().iter().map(|(slot, _)| slot).collect();
         let mut any = false;
         for slot in slots {
-            let Some(mut local) = self.coroutines.take(slot) else {
+            // Out of the table before unwinding: destructors may wake or spawn.
+            let Some(mut local) = self.coroutines.table.borrow_mut().try_remove(slot) else {
                 continue;
             };
             any = true;
@@ -265,7 +218,6 @@ impl Worker {
             }
             // A coroutine unwound before its body ran never completed its task.
             local.handle.runnable().cancel(task::cancelled_payload());
-            self.coroutines.remove(slot);
             if local.object.done() {
                 self.stacks.borrow_mut().put(local.object.into_stack());
             }

@@ -45,10 +45,7 @@ pub(crate) struct WorkerThreads {
 
 impl WorkerThreads {
     /// Builds the scheduler and starts `workers` worker threads and the monitor.
-    pub(crate) fn start(
-        config: Config,
-        workers: usize,
-    ) -> io::Result<(Arc<Scheduler>, WorkerThreads)> {
+    pub(crate) fn start(config: Config, workers: usize) -> io::Result<(Arc<Scheduler>, WorkerThreads)> {
         let mut deques = Vec::with_capacity(workers);
         let mut pollers = Vec::with_capacity(workers);
         let mut shared = Vec::with_capacity(workers);
@@ -74,10 +71,7 @@ impl WorkerThreads {
             monitor: MonitorSignal::new(),
             config,
         });
-        let mut threads = WorkerThreads {
-            threads: Vec::with_capacity(workers),
-            monitor: None,
-        };
+        let mut threads = WorkerThreads { threads: Vec::with_capacity(workers), monitor: None };
         for (index, (deque, poller)) in deques.into_iter().zip(pollers).enumerate() {
             let worker_scheduler = scheduler.clone();
             let spawned = thread::Builder::new()
@@ -135,12 +129,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    fn new(
-        scheduler: Arc<Scheduler>,
-        index: usize,
-        fresh: Deque<Coroutine>,
-        poller: Poller,
-    ) -> Worker {
+    fn new(scheduler: Arc<Scheduler>, index: usize, fresh: Deque<Coroutine>, poller: Poller) -> Worker {
         let stacks = StackPool::new(scheduler.config.stack_size);
         Worker {
             index,
@@ -216,9 +205,7 @@ impl Worker {
     fn next(&self) -> Option<Next> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
-        self.shared()
-            .progress
-            .store(u64::from(tick), Ordering::Relaxed);
+        self.shared().progress.store(u64::from(tick), Ordering::Relaxed);
         if tick % MAINTENANCE_INTERVAL == 0 {
             self.maintenance();
             if let Some(coroutine) = self.scheduler.injector.steal().success() {
@@ -288,9 +275,7 @@ impl Worker {
     }
 
     fn has_local_work(&self) -> bool {
-        !self.run_queue.borrow().is_empty()
-            || !self.fresh.is_empty()
-            || !self.shared().inbox.is_empty()
+        !self.run_queue.borrow().is_empty() || !self.fresh.is_empty() || !self.shared().inbox.is_empty()
     }
 
     fn steal_from(&self, injector: &Injector<Coroutine>) -> Option<Next> {
@@ -334,9 +319,7 @@ impl Worker {
 
     /// Nothing is runnable: look at our own I/O and timers, then search, then sleep.
     fn idle(&self) {
-        self.shared()
-            .progress
-            .store(u64::from(self.tick.get()), Ordering::Relaxed);
+        self.shared().progress.store(u64::from(self.tick.get()), Ordering::Relaxed);
         self.netpoll(Some(Duration::ZERO));
         self.fire_timers(Instant::now());
         if self.has_local_work() || self.search() {
@@ -459,8 +442,6 @@ impl Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
-            .field("index", &self.index)
-            .finish_non_exhaustive()
+        f.debug_struct("Worker").field("index", &self.index).finish_non_exhaustive()
     }
 }

@@ -21,10 +21,7 @@ pub fn page_size() -> usize {
     *PAGE_SIZE.get_or_init(|| {
         // SAFETY: sysconf has no preconditions.
         let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        usize::try_from(size)
-            .ok()
-            .filter(|s| s.is_power_of_two())
-            .unwrap_or(4096)
+        usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
     })
 }
 
@@ -61,11 +58,7 @@ impl Mapping {
         if addr == libc::MAP_FAILED {
             return Err(map_error(io::Error::last_os_error()));
         }
-        let mapping = Mapping {
-            start: addr as usize,
-            len,
-            guard: page,
-        };
+        let mapping = Mapping { start: addr as usize, len, guard: page };
         // SAFETY: the range lies inside the mapping created above, which we own.
         syscall!(mprotect(
             (mapping.start + page) as *mut libc::c_void,
@@ -108,11 +101,7 @@ impl Mapping {
         // SAFETY: the range is page aligned and inside the usable part of our mapping;
         // MADV_DONTNEED on private anonymous memory only drops its contents, which the
         // owner of the mapping has asked for.
-        let res = syscall!(madvise(
-            from as *mut libc::c_void,
-            to - from,
-            libc::MADV_DONTNEED
-        ));
+        let res = syscall!(madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED));
         if let Err(err) = res {
             tracing::warn!(%err, "madvise(MADV_DONTNEED) failed; stack pages stay resident");
         }

@@ -24,11 +24,7 @@ pub fn poll_fd(fd: impl AsFd, interest: Interest, timeout: Option<Duration>) -> 
         Interest::Read => libc::POLLIN | libc::POLLRDHUP,
         Interest::Write => libc::POLLOUT,
     };
-    let mut pfd = libc::pollfd {
-        fd: fd.as_fd().as_raw_fd(),
-        events,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd: fd.as_fd().as_raw_fd(), events, revents: 0 };
     loop {
         let millis = match deadline {
             None => -1,

@@ -55,11 +55,7 @@ fn zeroed_sigaction() -> libc::sigaction {
     unsafe { MaybeUninit::zeroed().assume_init() }
 }
 
-extern "C" fn on_fault(
-    signal: libc::c_int,
-    info: *mut libc::siginfo_t,
-    context: *mut libc::c_void,
-) {
+extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     let check = CHECK.load(Ordering::Acquire);
@@ -142,20 +138,14 @@ impl AltStack {
         // SAFETY: the stack memory is a live mapping owned by the returned guard, which
         // disables the alternate stack before unmapping it.
         syscall!(sigaltstack(&stack, ptr::null_mut()))?;
-        Ok(AltStack {
-            mapping: Some(mapping),
-        })
+        Ok(AltStack { mapping: Some(mapping) })
     }
 }
 
 impl Drop for AltStack {
     fn drop(&mut self) {
         if self.mapping.is_some() {
-            let disable = libc::stack_t {
-                ss_sp: ptr::null_mut(),
-                ss_flags: libc::SS_DISABLE,
-                ss_size: 0,
-            };
+            let disable = libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
             // SAFETY: disabling this thread's alternate stack before its memory goes away.
             unsafe { libc::sigaltstack(&disable, ptr::null_mut()) };
         }

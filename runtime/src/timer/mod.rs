@@ -33,10 +33,7 @@ impl Timers {
 
     /// Arms a timer that takes `waiter`'s wait (as timed out) at `deadline`.
     pub(crate) fn insert(&mut self, deadline: Instant, waiter: Waiter) -> TimerKey {
-        let key = TimerKey {
-            deadline,
-            seq: self.next_seq,
-        };
+        let key = TimerKey { deadline, seq: self.next_seq };
         self.next_seq += 1;
         self.armed.insert(key, waiter);
         key
@@ -93,11 +90,7 @@ mod tests {
         assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_millis(10)));
         let mut due = Vec::new();
         timers.take_due(t0 + Duration::from_millis(25), &mut due);
-        assert_eq!(
-            due.len(),
-            1,
-            "only the early one is due; the cancelled one is gone"
-        );
+        assert_eq!(due.len(), 1, "only the early one is due; the cancelled one is gone");
         timers.cancel(early);
         assert_eq!(timers.next_deadline(), Some(late.deadline));
         timers.take_due(t0 + Duration::from_secs(1), &mut due);
