@@ -28,9 +28,14 @@ use crate::timer::Timers;
 /// `coroutine::panic_hook`), and symbolising a backtrace takes room.
 const WORKER_STACK_SIZE: usize = 4 << 20;
 
-/// How long a worker with nothing to do keeps looking before it sleeps. Waking a
+/// The longest a worker with nothing to do keeps looking before it sleeps. Waking a
 /// sleeping worker costs 25-30 us on these machines; spinning about as long makes a
-/// quick hand-off (a ping-pong between workers) cheap without burning a core.
+/// quick hand-off from another thread (a ping-pong between workers) cheap.
+///
+/// Spinning is adaptive, because it is pure waste where work only arrives through the
+/// worker's own netpoller (most servers): each spin that found nothing halves the next
+/// one, down to a single look; a hand-off from another thread that arrives while a spin
+/// is running, or soon after the worker fell asleep, restores the full spin.
 const SPIN_TIME: Duration = Duration::from_micros(25);
 
 /// How often a busy worker polls its netpoller although its queues are not empty.
@@ -126,6 +131,8 @@ pub(crate) struct Worker {
     tick: Cell<u32>,
     last_netpoll: Cell<Instant>,
     searching: Cell<bool>,
+    /// The current spin, adapted between zero and `SPIN_TIME` (see there).
+    spin: Cell<Duration>,
 }
 
 impl Worker {
@@ -144,6 +151,7 @@ impl Worker {
             tick: Cell::new(0),
             last_netpoll: Cell::new(Instant::now()),
             searching: Cell::new(false),
+            spin: Cell::new(SPIN_TIME),
         }
     }
 
@@ -328,7 +336,8 @@ impl Worker {
         self.sleep();
     }
 
-    /// Looks for stealable work, spinning up to `SPIN_TIME` if we may be a searcher.
+    /// Looks for stealable work or a hand-off from another thread, spinning up to the
+    /// current spin if we may be a searcher.
     fn search(&self) -> bool {
         let idle = &self.scheduler.idle;
         if !self.searching.get() {
@@ -338,9 +347,12 @@ impl Worker {
             self.searching.set(true);
         }
         let start = Instant::now();
+        let spin = self.spin.get();
         let mut round = 0u32;
         let found = loop {
             if self.steal() || self.has_local_work() {
+                // Another thread handed us work while we looked: spinning pays here.
+                self.spin.set(SPIN_TIME);
                 break true;
             }
             round += 1;
@@ -351,7 +363,8 @@ impl Worker {
                     break true;
                 }
             }
-            if start.elapsed() >= SPIN_TIME || self.scheduler.is_shutdown() {
+            if start.elapsed() >= spin || self.scheduler.is_shutdown() {
+                self.spin.set(if spin < SPIN_TIME / 16 { Duration::ZERO } else { spin / 2 });
                 break false;
             }
             for _ in 0..32 {
@@ -387,7 +400,14 @@ impl Worker {
             {
                 let timeout = self.sleep_timeout();
                 tracing::trace!(worker = self.index, ?timeout, "sleep");
+                let asleep = Instant::now();
                 self.netpoll(timeout);
+                // A hand-off from another thread soon after we fell asleep: a spin
+                // would have caught it without the wake-up.
+                let handed_off = !shared.inbox.is_empty() || shared.search_requested.load(Ordering::Relaxed);
+                if handed_off && asleep.elapsed() < 2 * SPIN_TIME {
+                    self.spin.set(SPIN_TIME);
+                }
             }
             shared.sleeping.store(false, Ordering::Relaxed);
         }
