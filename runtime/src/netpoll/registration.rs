@@ -108,15 +108,16 @@ impl IoState {
     }
 
     /// Clears `direction`'s readiness unless an event arrived since `seen`.
+    ///
+    /// Every bit that let the direction through goes, the close and error bits too:
+    /// `EAGAIN` is the kernel saying "not now" with authority. A sticky error bit would
+    /// otherwise turn a connected UDP socket whose ICMP error was already reported into
+    /// a busy loop of "ready" and `EAGAIN`.
     pub(crate) fn clear(&self, direction: Direction, seen: Observed) {
-        let bits = match direction {
-            Direction::Read => READABLE,
-            Direction::Write => WRITABLE,
-        };
         // A failed exchange means the tick moved on: keep the newer readiness.
         let _ = self.readiness.compare_exchange(
             seen.word,
-            seen.word & !bits,
+            seen.word & !direction.mask(),
             Ordering::AcqRel,
             Ordering::Acquire,
         );
@@ -240,5 +241,48 @@ impl Drop for Registration {
 impl fmt::Debug for Registration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registration").field("fd", &self.fd).field("state", &self.state).finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::coroutine::wait::ThreadParker;
+
+    fn state() -> IoState {
+        IoState { token: Token(0), readiness: AtomicUsize::new(0), waiters: Mutex::default() }
+    }
+
+    #[test]
+    fn eagain_clears_sticky_error_and_close_bits_unless_an_event_came_since() {
+        let state = state();
+        let mut woken = Vec::new();
+        state.set_readiness(READABLE | ERROR | READ_CLOSED, &mut woken);
+        let seen = state.observe(Direction::Read);
+        assert!(seen.ready);
+        state.clear(Direction::Read, seen);
+        assert!(!state.observe(Direction::Read).ready, "EAGAIN is authoritative");
+
+        state.set_readiness(READABLE, &mut woken);
+        let seen = state.observe(Direction::Read);
+        state.set_readiness(READABLE, &mut woken);
+        state.clear(Direction::Read, seen);
+        assert!(state.observe(Direction::Read).ready, "an event after the observation survives");
+    }
+
+    #[test]
+    fn events_wake_every_waiter_of_their_direction_only() {
+        let state = state();
+        let waiter = || Waiter::Thread(std::sync::Arc::new(ThreadParker::new()));
+        assert!(state.add_waiter(Direction::Read, waiter()));
+        assert!(state.add_waiter(Direction::Read, waiter()));
+        assert!(state.add_waiter(Direction::Write, waiter()));
+        let mut woken = Vec::new();
+        state.set_readiness(READABLE, &mut woken);
+        assert_eq!(woken.len(), 2, "both readers, not the writer");
+        assert!(!state.add_waiter(Direction::Read, waiter()), "ready now: retry instead of waiting");
+        woken.clear();
+        state.set_readiness(ERROR, &mut woken);
+        assert_eq!(woken.len(), 1, "an error lets the writer through too");
     }
 }

@@ -85,7 +85,7 @@ pub(crate) struct Config {
 
 /// The state of one runtime that every thread shares.
 pub(crate) struct Scheduler {
-    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) workers: Box<[Arc<WorkerShared>]>,
     injector: Injector<Coroutine>,
     idle: Idle,
     shutdown: AtomicBool,

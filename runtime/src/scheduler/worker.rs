@@ -57,14 +57,14 @@ impl WorkerThreads {
         for _ in 0..workers {
             let deque = Deque::new_fifo();
             let poller = Poller::new()?;
-            shared.push(WorkerShared {
+            shared.push(Arc::new(WorkerShared {
                 stealer: deque.stealer(),
                 inbox: SegQueue::new(),
                 poller: poller.shared().clone(),
                 sleeping: AtomicBool::new(false),
                 search_requested: AtomicBool::new(false),
                 progress: AtomicU64::new(0),
-            });
+            }));
             deques.push(deque);
             pollers.push(poller);
         }
@@ -121,6 +121,8 @@ impl WorkerThreads {
 pub(crate) struct Worker {
     index: usize,
     scheduler: Arc<Scheduler>,
+    /// `scheduler.workers[index]`, held directly: the loop reads it on every tick.
+    shared: Arc<WorkerShared>,
     fresh: Deque<Coroutine>,
     pub(super) run_queue: RefCell<RunQueue>,
     pub(super) coroutines: Coroutines,
@@ -140,6 +142,7 @@ impl Worker {
         let stacks = StackPool::new(scheduler.config.stack_size);
         Worker {
             index,
+            shared: scheduler.workers[index].clone(),
             scheduler,
             fresh,
             run_queue: RefCell::new(RunQueue::new()),
@@ -172,7 +175,7 @@ impl Worker {
     }
 
     fn shared(&self) -> &WorkerShared {
-        &self.scheduler.workers[self.index]
+        &self.shared
     }
 
     /// Queues a fresh coroutine here; returns whether the deque was empty before.
