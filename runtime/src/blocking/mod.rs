@@ -122,6 +122,8 @@ impl<T> Done<T> {
     fn wait(&self) -> T {
         loop {
             if let Some(result) = self.result.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                // The job may not have woken us yet: make its wake miss our later waits.
+                wait::abandon();
                 return result.unwrap_or_else(|payload| panic::resume_unwind(payload));
             }
             if wait::wait(None) == WaitOutcome::Cancelled {

@@ -16,7 +16,7 @@
 //! | 2 | `TIMED_OUT` | ... and it was taken by its deadline |
 //! | 3 | `TOKEN` | an `unpark` token is available (the `std::thread::park` token) |
 //! | 4 | `USER_PARK` | the current wait is `park()`, so `unpark` may take it |
-//! | 5 | `CANCELLED` | the runtime is unwinding this coroutine: waits return at once |
+//! | 5 | `CANCELLED` | the runtime unwinds this coroutine: waits return at once, takes fail |
 //! | 32..64 | seq | number of the current wait |
 //!
 //! # Why no wakeup is lost (ARCHITECTURE.md, invariant 3)
@@ -36,9 +36,13 @@
 //! After it is resumed, the coroutine ends the wait: it clears the per-wait bits and
 //! increments `seq` (one atomic read-modify-write, since takers may race on the word).
 //!
-//! A finished coroutine needs no flag of its own: a waiter is only ever handed out for
-//! a wait that then happens, that wait's end moves `seq` on, and `PARKED` is only set
-//! during a wait; so no take can schedule a coroutine that has returned.
+//! Every waiter handed out is followed by the wait it was made for, or by
+//! [`abandon`] when the caller finds it need not wait after all (a helper that already
+//! finished): both move `seq` on, so a late take of that waiter fails instead of ending
+//! some later wait. A coroutine its runtime unwinds while it waits never ends that
+//! wait; `CANCELLED` makes every take and unpark fail from then on, so nothing can queue
+//! it on a worker that is gone. With those two rules a coroutine that returned can never
+//! be scheduled again, and it needs no flag of its own.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -92,7 +96,7 @@ impl WaitState {
         // coroutine, which reads the word with Acquire in `end_wait`.
         self.0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                let stale = (cur >> SEQ_SHIFT) as u32 != seq || cur & WOKEN != 0;
+                let stale = (cur >> SEQ_SHIFT) as u32 != seq || cur & (WOKEN | CANCELLED) != 0;
                 (!stale).then_some((cur | WOKEN | extra) & !PARKED)
             })
             .ok()
@@ -140,6 +144,9 @@ impl WaitState {
     /// park. Returns `true` if the caller must schedule the coroutine.
     fn unpark(&self) -> bool {
         let result = self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+            if cur & CANCELLED != 0 {
+                return None;
+            }
             let mut new = cur | TOKEN;
             if cur & USER_PARK != 0 && cur & WOKEN == 0 {
                 new = (new | WOKEN) & !PARKED;
@@ -149,9 +156,12 @@ impl WaitState {
         matches!(result, Ok(prev) if prev & USER_PARK != 0 && prev & WOKEN == 0 && prev & PARKED != 0)
     }
 
-    /// Marks the coroutine as being unwound by its runtime (home worker only).
+    /// Marks the coroutine as being unwound by its runtime (home worker only). From
+    /// here on no take or unpark succeeds.
     pub(crate) fn cancel(&self) {
-        self.0.fetch_or(CANCELLED, Ordering::Relaxed);
+        // AcqRel: a taker whose CAS came first is ordered before us, one that comes
+        // later sees the flag.
+        self.0.fetch_or(CANCELLED, Ordering::AcqRel);
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -253,6 +263,17 @@ pub(crate) fn wait(deadline: Option<Instant>) -> WaitOutcome {
             r.state().end_wait(false)
         }
     })
+}
+
+/// Ends the current wait without waiting, after handing out a waiter and finding the
+/// wait unnecessary: the waiter becomes stale, so its late take fails. A no-op on a
+/// plain thread, whose parker tolerates a stray wake.
+pub(crate) fn abandon() {
+    with_running(|running| {
+        if let Some(r) = running {
+            r.state().end_wait(false);
+        }
+    });
 }
 
 /// `park` on a coroutine (see `coroutine::park`): consumes the token or waits for it.
@@ -364,6 +385,25 @@ mod tests {
         assert!(state.unpark(), "unpark takes the parked user wait");
         assert_eq!(state.end_wait(true), WaitOutcome::Woken);
         assert!(!state.consume_token_or_mark_park(), "the token was consumed by that park");
+    }
+
+    #[test]
+    fn an_abandoned_wait_cannot_be_taken_later() {
+        let state = WaitState::new();
+        let seq = state.seq();
+        state.end_wait(false);
+        assert_eq!(state.take(seq, 0), None, "the helper's late wake misses the next wait");
+    }
+
+    #[test]
+    fn a_cancelled_coroutine_cannot_be_taken_or_unparked() {
+        let state = WaitState::new();
+        assert!(!state.consume_token_or_mark_park());
+        let seq = state.seq();
+        assert!(state.commit());
+        state.cancel();
+        assert_eq!(state.take(seq, 0), None);
+        assert!(!state.unpark(), "nothing may queue it on a worker that is gone");
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub(crate) struct Scheduler {
     injector: Injector<Coroutine>,
     idle: Idle,
     shutdown: AtomicBool,
+    /// Set once every worker exited and the queues were drained (see `drain_if_drained`).
+    drained: AtomicBool,
     monitor: MonitorSignal,
     pub(crate) config: Config,
 }
@@ -162,6 +164,7 @@ impl Scheduler {
             None => {
                 self.injector.push(coroutine.expect("not pushed locally"));
                 self.idle.wake_one(self);
+                self.drain_if_drained();
             }
         }
     }
@@ -189,6 +192,20 @@ impl Scheduler {
     fn push_incoming(&self, worker: usize, incoming: Incoming) {
         self.workers[worker].inbox.push(incoming);
         self.unpark_worker(worker);
+        self.drain_if_drained();
+    }
+
+    /// A push that raced the final drain of a runtime that is gone (a wake taken just
+    /// before the coroutine was cancelled, a spawn just before shutdown) drains again
+    /// itself: a queued handle would keep the scheduler alive through its own
+    /// back-reference, a cycle nothing else would break.
+    fn drain_if_drained(&self) {
+        // SeqCst fence: pairs with the one in `drain_after_shutdown`. Either the drain
+        // sees our push, or we see its flag.
+        fence(Ordering::SeqCst);
+        if self.drained.load(Ordering::Relaxed) {
+            self.drain_queues();
+        }
     }
 
     /// Wakes worker `index` if it sleeps, after the caller published something for it
@@ -220,6 +237,12 @@ impl Scheduler {
     /// After every worker exited: drops what may still sit in shared queues, which
     /// would otherwise keep the scheduler alive through the handles' back-references.
     pub(crate) fn drain_after_shutdown(&self) {
+        self.drained.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        self.drain_queues();
+    }
+
+    fn drain_queues(&self) {
         let cancel =
             |coroutine: Coroutine| coroutine.runnable().cancel(crate::coroutine::task::cancelled_payload());
         while let Some(coroutine) = self.injector.steal().success() {
@@ -266,6 +289,7 @@ impl Scheduler {
             injector: Injector::new(),
             idle: Idle::new(),
             shutdown: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
             monitor: MonitorSignal::new(),
             config: Config { stack_size: crate::DEFAULT_STACK_SIZE },
         })

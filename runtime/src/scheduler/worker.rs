@@ -73,6 +73,7 @@ impl WorkerThreads {
             injector: Injector::new(),
             idle: Idle::new(),
             shutdown: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
             monitor: MonitorSignal::new(),
             config,
         });
