@@ -205,11 +205,26 @@ impl Worker {
 
     fn run(&self) {
         while !self.scheduler.is_shutdown() {
-            match self.next() {
+            let next = self.next();
+            if next.is_some() && self.searching.get() {
+                self.stop_searching();
+            }
+            match next {
                 Some(Next::Resume(slot)) => self.resume(slot),
                 Some(Next::Start(coroutine)) => self.start(coroutine),
                 None => self.idle(),
             }
+        }
+    }
+
+    /// A searching worker found work, wherever it found it (a worker woken to search
+    /// may find it in its own queues). If it was the last searcher and stealable work
+    /// remains, another worker takes over the search (Go's `resetspinning`).
+    fn stop_searching(&self) {
+        self.searching.set(false);
+        let idle = &self.scheduler.idle;
+        if idle.stop_searching() && self.scheduler.has_stealable_work() {
+            idle.wake_one(&self.scheduler);
         }
     }
 
@@ -376,10 +391,7 @@ impl Worker {
             }
         };
         if found {
-            self.searching.set(false);
-            if idle.stop_searching() && self.scheduler.has_stealable_work() {
-                idle.wake_one(&self.scheduler);
-            }
+            self.stop_searching();
         }
         found
     }
