@@ -178,6 +178,7 @@ impl Scheduler {
         let slot = coroutine.header().slot.load(Ordering::Relaxed);
         let done_locally = context::with_worker(|worker| match worker {
             Some(w) if w.index() == home && w.belongs_to(self) => {
+                tracing::trace!(coroutine = ?coroutine.id(), "wake");
                 w.push_woken(slot);
                 true
             }

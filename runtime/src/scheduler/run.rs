@@ -191,6 +191,7 @@ impl Worker {
         if !state.commit() {
             return false;
         }
+        tracing::trace!(coroutine = ?local.handle.id(), ?deadline, "park");
         if let Some(deadline) = deadline {
             let waiter = Waiter::Coroutine { coroutine: local.handle.clone(), seq };
             local.timer = Some(self.timers.borrow_mut().insert(deadline, waiter));
