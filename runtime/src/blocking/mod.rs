@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn on_a_plain_thread_runs_inline() {
         let id = thread::current().id();
-        assert_eq!(unblock(move || thread::current().id() == id), true);
+        assert!(unblock(move || thread::current().id() == id));
         let local = [1, 2, 3];
         assert_eq!(unblock_scoped(|| local.iter().sum::<i32>()), 6);
     }

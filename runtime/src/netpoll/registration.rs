@@ -107,17 +107,34 @@ impl IoState {
         Observed { ready: word & direction.mask() != 0, word }
     }
 
-    /// Clears `direction`'s readiness unless an event arrived since `seen`.
+    /// After `EAGAIN`: clears `direction`'s readiness unless an event arrived since
+    /// `seen`.
     ///
     /// Every bit that let the direction through goes, the close and error bits too:
     /// `EAGAIN` is the kernel saying "not now" with authority. A sticky error bit would
     /// otherwise turn a connected UDP socket whose ICMP error was already reported into
     /// a busy loop of "ready" and `EAGAIN`.
-    pub(crate) fn clear(&self, direction: Direction, seen: Observed) {
+    pub(crate) fn clear_after_eagain(&self, direction: Direction, seen: Observed) {
+        self.clear_bits(direction.mask(), seen);
+    }
+
+    /// After a short stream transfer: the kernel buffer was drained (or filled), so the
+    /// next call should wait rather than try. Only the plain readiness bit goes: a close
+    /// or an error that came with the last bytes must still be seen (a FIN often
+    /// arrives in the same event as the data before it).
+    pub(crate) fn clear_after_short_transfer(&self, direction: Direction, seen: Observed) {
+        let bit = match direction {
+            Direction::Read => READABLE,
+            Direction::Write => WRITABLE,
+        };
+        self.clear_bits(bit, seen);
+    }
+
+    fn clear_bits(&self, bits: usize, seen: Observed) {
         // A failed exchange means the tick moved on: keep the newer readiness.
         let _ = self.readiness.compare_exchange(
             seen.word,
-            seen.word & !direction.mask(),
+            seen.word & !bits,
             Ordering::AcqRel,
             Ordering::Acquire,
         );
@@ -260,14 +277,22 @@ mod tests {
         state.set_readiness(READABLE | ERROR | READ_CLOSED, &mut woken);
         let seen = state.observe(Direction::Read);
         assert!(seen.ready);
-        state.clear(Direction::Read, seen);
+        state.clear_after_eagain(Direction::Read, seen);
         assert!(!state.observe(Direction::Read).ready, "EAGAIN is authoritative");
 
         state.set_readiness(READABLE, &mut woken);
         let seen = state.observe(Direction::Read);
         state.set_readiness(READABLE, &mut woken);
-        state.clear(Direction::Read, seen);
+        state.clear_after_eagain(Direction::Read, seen);
         assert!(state.observe(Direction::Read).ready, "an event after the observation survives");
+    }
+
+    #[test]
+    fn a_short_read_keeps_a_close_that_came_with_the_data() {
+        let state = state();
+        state.set_readiness(READABLE | READ_CLOSED, &mut Vec::new());
+        state.clear_after_short_transfer(Direction::Read, state.observe(Direction::Read));
+        assert!(state.observe(Direction::Read).ready, "the FIN is still to be read");
     }
 
     #[test]

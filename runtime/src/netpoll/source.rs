@@ -179,7 +179,7 @@ impl<S: AsFd> IoSource<S> {
             match op(&self.io) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if let Some((registration, seen)) = observed {
-                        registration.state().clear(direction, seen);
+                        registration.state().clear_after_eagain(direction, seen);
                     }
                     if !in_coroutine || observed.is_none() {
                         wait(self)?;
@@ -190,7 +190,7 @@ impl<S: AsFd> IoSource<S> {
                     if let (Ok(value), Some((registration, seen))) = (&result, observed)
                         && drained(value)
                     {
-                        registration.state().clear(direction, seen);
+                        registration.state().clear_after_short_transfer(direction, seen);
                     }
                     running::consume_budget();
                     return result;
