@@ -142,6 +142,11 @@ impl WaitState {
 
     /// `unpark`: makes the token available and takes the current wait if it is a user
     /// park. Returns `true` if the caller must schedule the coroutine.
+    ///
+    /// It writes the word even when the token is already there, as std's `unpark` swaps:
+    /// the write (Release) is what makes everything before this unpark visible to the
+    /// park that consumes the token. Without it, a park consuming an *older* token could
+    /// read a stale condition and sleep through this unpark.
     fn unpark(&self) -> bool {
         let result = self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
             if cur & CANCELLED != 0 {
@@ -151,7 +156,7 @@ impl WaitState {
             if cur & USER_PARK != 0 && cur & WOKEN == 0 {
                 new = (new | WOKEN) & !PARKED;
             }
-            (new != cur).then_some(new)
+            Some(new)
         });
         matches!(result, Ok(prev) if prev & USER_PARK != 0 && prev & WOKEN == 0 && prev & PARKED != 0)
     }
@@ -463,6 +468,35 @@ mod loom_tests {
             assert_eq!(resumptions, 1);
             state.end_wait(false);
             assert_eq!(state.take(seq, 0), None, "the ended wait cannot be taken again");
+        });
+    }
+
+    /// An unpark that finds the token already there must still publish what came before
+    /// it: a park that consumes the older token and reads a stale condition must then
+    /// find a token again, or be taken by the unpark.
+    #[test]
+    fn unpark_publishes_even_when_the_token_is_already_there() {
+        use loom::sync::atomic::AtomicBool;
+        loom::model(|| {
+            let state = Arc::new(WaitState::new());
+            let condition = Arc::new(AtomicBool::new(false));
+            // An unpark from an earlier round left its token.
+            state.unpark();
+            let unparker = {
+                let (state, condition) = (state.clone(), condition.clone());
+                thread::spawn(move || {
+                    condition.store(true, Ordering::Relaxed);
+                    state.unpark()
+                })
+            };
+            assert!(state.consume_token_or_mark_park(), "the older token is consumed");
+            if !condition.load(Ordering::Relaxed) {
+                // The condition looks false: park again.
+                let consumed = state.consume_token_or_mark_park();
+                let parked = !consumed && state.commit();
+                let scheduled = unparker.join().unwrap();
+                assert!(!parked || scheduled, "parked, and nobody will wake it");
+            }
         });
     }
 
