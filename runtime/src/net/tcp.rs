@@ -28,10 +28,10 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (each resolved address in turn, as std does).
+    /// Binds to `addr` (each resolved address in turn, as std does) and listens with a
+    /// backlog of 1024 (std uses 128; the kernel caps it at `net.core.somaxconn`).
     pub fn bind<A: ToSocketAddrs + Send>(addr: A) -> io::Result<TcpListener> {
-        let listener = each_addr(addr, net::TcpListener::bind)?;
-        listener.set_nonblocking(true)?;
+        let listener = each_addr(addr, listen)?;
         Ok(TcpListener { source: IoSource::new(listener, false) })
     }
 
@@ -95,6 +95,20 @@ impl From<net::TcpListener> for TcpListener {
         }
         TcpListener { source: IoSource::new(listener, nonblocking) }
     }
+}
+
+/// Pending connections a listener queues: mio's and tokio's figure. std's 128 makes a
+/// burst of connects lose SYNs and retry a second later.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A non-blocking listening socket, set up as std sets one up (`SO_REUSEADDR`).
+fn listen(addr: SocketAddr) -> io::Result<net::TcpListener> {
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// Iterator returned by [`TcpListener::incoming`].
