@@ -165,7 +165,13 @@ impl Worker {
         }
         // The task catches the coroutine's own panics; this guard only catches one
         // escaping the runtime's code around it, so that it cannot kill the worker.
-        match panic::catch_unwind(AssertUnwindSafe(|| local.object.resume(()))) {
+        let mut result = panic::catch_unwind(AssertUnwindSafe(|| local.object.resume(())));
+        // A coroutine that yields while nothing else is runnable goes on right here:
+        // the tick still counts, so maintenance (timers, I/O) still runs on schedule.
+        while matches!(result, Ok(CoroutineResult::Yield(Suspend::Yield))) && self.alone_tick() {
+            result = panic::catch_unwind(AssertUnwindSafe(|| local.object.resume(())));
+        }
+        match result {
             Ok(CoroutineResult::Yield(Suspend::Yield)) => self.run_queue.borrow_mut().push_back(slot),
             Ok(CoroutineResult::Yield(Suspend::Wait { deadline })) => {
                 if !self.commit(local, deadline) {
