@@ -33,6 +33,7 @@
 
 mod context;
 mod idle;
+mod inbox;
 mod monitor;
 mod run;
 mod worker;
@@ -45,7 +46,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
 use crossbeam_deque::{Injector, Stealer};
-use crossbeam_queue::SegQueue;
 
 use crate::coroutine::task::{Header, Task};
 use crate::coroutine::{Coroutine, JoinHandle};
@@ -67,7 +67,7 @@ pub(crate) enum Incoming {
 /// The part of a worker that other threads see.
 pub(crate) struct WorkerShared {
     stealer: Stealer<Coroutine>,
-    inbox: SegQueue<Incoming>,
+    inbox: inbox::Inbox,
     pub(crate) poller: Arc<PollerShared>,
     /// True while the worker is in, or about to enter, `epoll_wait`.
     sleeping: AtomicBool,
@@ -191,9 +191,15 @@ impl Scheduler {
     }
 
     fn push_incoming(&self, worker: usize, incoming: Incoming) {
-        self.workers[worker].inbox.push(incoming);
-        self.unpark_worker(worker);
-        self.drain_if_drained();
+        let shared = &self.workers[worker];
+        shared.inbox.push(incoming);
+        // One SeqCst fence for both handshakes: with the worker's `sleeping` store and
+        // flag check (`Worker::sleep`), and with `drain_after_shutdown`.
+        fence(Ordering::SeqCst);
+        self.wake_if_sleeping(worker);
+        if self.drained.load(Ordering::Relaxed) {
+            self.drain_queues();
+        }
     }
 
     /// A push that raced the final drain of a runtime that is gone (a wake taken just
@@ -210,12 +216,17 @@ impl Scheduler {
     }
 
     /// Wakes worker `index` if it sleeps, after the caller published something for it
-    /// (inbox item, search request, shutdown).
+    /// (search request, shutdown).
     fn unpark_worker(&self, index: usize) {
-        let worker = &self.workers[index];
-        // SeqCst fence: the Dekker handshake with the worker's `sleeping` store and inbox
-        // check in `worker.rs`; one of the two sides sees the other's write.
+        // SeqCst fence: the Dekker handshake with the worker's `sleeping` store and its
+        // checks in `Worker::sleep`; one of the two sides sees the other's write.
         fence(Ordering::SeqCst);
+        self.wake_if_sleeping(index);
+    }
+
+    /// The second half of `unpark_worker`, for callers that fenced already.
+    fn wake_if_sleeping(&self, index: usize) {
+        let worker = &self.workers[index];
         if worker.sleeping.load(Ordering::Relaxed) && worker.sleeping.swap(false, Ordering::Relaxed) {
             worker.poller.wake();
         }

@@ -10,9 +10,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Worker as Deque};
-use crossbeam_queue::SegQueue;
 
 use super::idle::Idle;
+use super::inbox::Inbox;
 use super::monitor::{self, MonitorSignal};
 use super::run::{Coroutines, Next, RunQueue};
 use super::{Config, Incoming, MAINTENANCE_INTERVAL, Scheduler, WorkerShared, context};
@@ -62,7 +62,7 @@ impl WorkerThreads {
             let poller = Poller::new()?;
             shared.push(Arc::new(WorkerShared {
                 stealer: deque.stealer(),
-                inbox: SegQueue::new(),
+                inbox: Inbox::new(),
                 poller: poller.shared().clone(),
                 sleeping: AtomicBool::new(false),
                 search_requested: AtomicBool::new(false),
@@ -239,7 +239,7 @@ impl Worker {
         if tick % MAINTENANCE_INTERVAL == 0
             || !self.run_queue.borrow().is_empty()
             || !self.fresh.is_empty()
-            || !self.shared().inbox.is_empty()
+            || self.shared().inbox.has_pending()
             || self.scheduler.is_shutdown()
         {
             return false;
@@ -311,26 +311,27 @@ impl Worker {
     }
 
     fn drain_inbox(&self) {
-        let inbox = &self.shared().inbox;
-        if inbox.is_empty() {
-            return;
-        }
-        let mut run_queue = self.run_queue.borrow_mut();
-        while let Some(incoming) = inbox.pop() {
+        self.shared().inbox.drain(|incoming| {
+            let mut run_queue = self.run_queue.borrow_mut();
             match incoming {
                 Incoming::Woken(coroutine) => {
                     run_queue.push_woken(coroutine.header().slot.load(Ordering::Relaxed))
                 }
                 Incoming::Start(coroutine) => run_queue.push_pinned(coroutine),
             }
-        }
+        });
     }
 
     fn has_local_work(&self) -> bool {
-        !self.run_queue.borrow().is_empty() || !self.fresh.is_empty() || !self.shared().inbox.is_empty()
+        !self.run_queue.borrow().is_empty() || !self.fresh.is_empty() || self.shared().inbox.has_pending()
     }
 
     fn steal_from(&self, injector: &Injector<Coroutine>) -> Option<Next> {
+        // Stealing pins crossbeam's global epoch (a fence and shared cache lines) before
+        // it looks at the queue; an idle worker polls empty queues often, so look first.
+        if injector.is_empty() {
+            return None;
+        }
         loop {
             match injector.steal_batch_and_pop(&self.fresh) {
                 Steal::Success(coroutine) => return Some(Next::Start(coroutine)),
@@ -351,7 +352,7 @@ impl Worker {
         let start = self.tick.get() as usize % workers.len();
         for offset in 0..workers.len() {
             let victim = (start + offset) % workers.len();
-            if victim == self.index {
+            if victim == self.index || workers[victim].stealer.is_empty() {
                 continue;
             }
             loop {
@@ -369,10 +370,14 @@ impl Worker {
         false
     }
 
-    /// Nothing is runnable: look at our own I/O and timers, then search, then sleep.
+    /// Nothing is runnable: fire due timers, then search (spinning), then sleep.
+    ///
+    /// No `epoll_wait` up front: the spin polls now and then, and the sleep's own
+    /// `epoll_wait` returns at once if events are pending. A poll here would put a
+    /// system call (~1 us) on the path of every hand-off between workers: the reply
+    /// arrives while the worker that just handed off is still inside it.
     fn idle(&self) {
         self.shared().progress.store(u64::from(self.tick.get()), Ordering::Relaxed);
-        self.netpoll(Some(Duration::ZERO));
         self.fire_timers(Instant::now());
         if self.has_local_work() || self.search() {
             return;
@@ -407,6 +412,7 @@ impl Worker {
             }
             round += 1;
             if round % 32 == 0 {
+                // About every 5 us: I/O that arrived while we spin is ours to run.
                 self.netpoll(Some(Duration::ZERO));
                 self.fire_timers(Instant::now());
                 if self.has_local_work() {
@@ -443,7 +449,7 @@ impl Worker {
             shared.sleeping.store(true, Ordering::Relaxed);
             // SeqCst fence: the Dekker handshake with `Scheduler::unpark_worker`.
             fence(Ordering::SeqCst);
-            if shared.inbox.is_empty()
+            if !shared.inbox.has_pending()
                 && !shared.search_requested.load(Ordering::Relaxed)
                 && !self.scheduler.is_shutdown()
             {
@@ -453,7 +459,8 @@ impl Worker {
                 self.netpoll(timeout);
                 // A hand-off from another thread soon after we fell asleep: a spin
                 // would have caught it without the wake-up.
-                let handed_off = !shared.inbox.is_empty() || shared.search_requested.load(Ordering::Relaxed);
+                let handed_off =
+                    shared.inbox.has_pending() || shared.search_requested.load(Ordering::Relaxed);
                 if handed_off && asleep.elapsed() < 2 * SPIN_TIME {
                     self.spin.set(SPIN_TIME);
                 }
