@@ -370,14 +370,13 @@ impl Worker {
         false
     }
 
-    /// Nothing is runnable: fire due timers, then search (spinning), then sleep.
-    ///
-    /// No `epoll_wait` up front: the spin polls now and then, and the sleep's own
-    /// `epoll_wait` returns at once if events are pending. A poll here would put a
-    /// system call (~1 us) on the path of every hand-off between workers: the reply
-    /// arrives while the worker that just handed off is still inside it.
+    /// Nothing is runnable: look at our own I/O and timers, then search (spinning),
+    /// then sleep. The look at I/O comes first because the coroutine that just parked
+    /// most often waits for a reply that is already there (a request-response on
+    /// loopback); a hand-off from another worker is caught by the spin either way.
     fn idle(&self) {
         self.shared().progress.store(u64::from(self.tick.get()), Ordering::Relaxed);
+        self.netpoll(Some(Duration::ZERO));
         self.fire_timers(Instant::now());
         if self.has_local_work() || self.search() {
             return;
