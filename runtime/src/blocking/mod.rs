@@ -75,10 +75,10 @@ where
         job_done.set(result);
         waiter.wake();
     });
-    // SAFETY: only the lifetime changes. The job borrows data that lives at least as long
-    // as this call; `_finish` (declared after `done` is shared with the job, dropped
-    // before this frame is left, also when unwinding) waits until the job has completed,
-    // so the job never runs, or drops its captures, after the borrowed data is gone.
+    // The job borrows data that lives at least as long as this call; `_finish` (dropped
+    // before this frame is left, also when unwinding) waits until the job completed.
+    // SAFETY: only the lifetime changes, and by the above the job never runs, or drops
+    // its captures, after the borrowed data is gone.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + 'a>, Job>(job) };
     let _finish = FinishBeforeReturn(&done);
     pool().submit(job);

@@ -17,6 +17,7 @@
 //! arguments are `ToSocketAddrs + Send`, which every std address type is.
 
 mod addr;
+mod std_api;
 mod tcp;
 mod udp;
 mod unix;

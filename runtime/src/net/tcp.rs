@@ -1,13 +1,13 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::addr::each_addr;
+use super::std_api::{blocking_mode, fd_traits, stream_io, timeouts};
 use crate::netpoll::{Direction, IoSource};
 
 /// A TCP server socket whose `accept` parks the calling coroutine.
@@ -65,35 +65,6 @@ impl TcpListener {
 
     pub fn ttl(&self) -> io::Result<u32> {
         self.source.get_ref().ttl()
-    }
-
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.source.get_ref().take_error()
-    }
-
-    /// With `true`, `accept` returns `WouldBlock` instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
-    /// The std listener, in the blocking mode the user last asked for.
-    pub fn into_std(self) -> io::Result<net::TcpListener> {
-        let nonblocking = self.source.is_nonblocking();
-        let listener = self.source.into_inner();
-        listener.set_nonblocking(nonblocking)?;
-        Ok(listener)
-    }
-}
-
-impl From<net::TcpListener> for TcpListener {
-    /// Takes over a std listener; its blocking mode becomes this listener's.
-    fn from(listener: net::TcpListener) -> TcpListener {
-        let nonblocking = user_nonblocking(&listener);
-        if let Err(err) = listener.set_nonblocking(true) {
-            tracing::warn!(%err, "cannot make an adopted listener non-blocking");
-        }
-        TcpListener { source: IoSource::new(listener, nonblocking) }
     }
 }
 
@@ -196,23 +167,6 @@ impl TcpStream {
         Ok(TcpStream { source: IoSource::with_settings(clone, self.source.settings().clone()) })
     }
 
-    /// `None` waits forever; `Some(Duration::ZERO)` is an `InvalidInput` error.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Read, timeout)
-    }
-
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Write, timeout)
-    }
-
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Read))
-    }
-
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Write))
-    }
-
     /// Reads without consuming, parking until data is there.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source.do_io(Direction::Read, |s| s.peek(buf))
@@ -233,114 +187,10 @@ impl TcpStream {
     pub fn ttl(&self) -> io::Result<u32> {
         self.source.get_ref().ttl()
     }
-
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.source.get_ref().take_error()
-    }
-
-    /// With `true`, reads and writes return `WouldBlock` instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
-    /// The std stream, in the blocking mode the user last asked for.
-    pub fn into_std(self) -> io::Result<net::TcpStream> {
-        let nonblocking = self.source.is_nonblocking();
-        let stream = self.source.into_inner();
-        stream.set_nonblocking(nonblocking)?;
-        Ok(stream)
-    }
 }
-
-impl From<net::TcpStream> for TcpStream {
-    /// Takes over a std stream; its blocking mode becomes this stream's.
-    fn from(stream: net::TcpStream) -> TcpStream {
-        let nonblocking = user_nonblocking(&stream);
-        if let Err(err) = stream.set_nonblocking(true) {
-            tracing::warn!(%err, "cannot make an adopted stream non-blocking");
-        }
-        TcpStream::from_nonblocking(stream, nonblocking)
-    }
-}
-
-/// Whether a socket handed over by the user is in non-blocking mode.
-fn user_nonblocking(socket: &impl AsFd) -> bool {
-    SockRef::from(socket).nonblocking().unwrap_or(false)
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.source.do_stream_io(Direction::Read, len, |mut s| s.read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.source.do_stream_io(Direction::Read, len, |mut s| s.read_vectored(bufs))
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.source.do_stream_io(Direction::Write, buf.len(), |mut s| s.write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.source.do_stream_io(Direction::Write, len, |mut s| s.write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-macro_rules! fd_traits {
-    ($($ty:ty),*) => {$(
-        impl ::std::os::fd::AsRawFd for $ty {
-            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
-                ::std::os::fd::AsRawFd::as_raw_fd(self.source.get_ref())
-            }
-        }
-
-        impl ::std::os::fd::AsFd for $ty {
-            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
-                ::std::os::fd::AsFd::as_fd(self.source.get_ref())
-            }
-        }
-
-        impl ::std::fmt::Debug for $ty {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                ::std::fmt::Debug::fmt(self.source.get_ref(), f)
-            }
-        }
-    )*};
-}
-pub(super) use fd_traits;
 
 fd_traits!(TcpListener, TcpStream);
+blocking_mode!(TcpListener, net::TcpListener);
+blocking_mode!(TcpStream, net::TcpStream);
+timeouts!(TcpStream);
+stream_io!(TcpStream);

@@ -2,10 +2,9 @@
 
 use std::io;
 use std::net::{self, SocketAddr, ToSocketAddrs};
-use std::time::Duration;
 
 use super::addr::{each_addr, resolve};
-use super::tcp::fd_traits;
+use super::std_api::{blocking_mode, fd_traits, timeouts};
 use crate::netpoll::{Direction, IoSource};
 
 /// A UDP socket whose sends and receives park the calling coroutine.
@@ -83,24 +82,6 @@ impl UdpSocket {
         Ok(UdpSocket { source: IoSource::with_settings(clone, self.source.settings().clone()) })
     }
 
-    /// `None` waits forever; `Some(Duration::ZERO)` is an `InvalidInput` error. An
-    /// expired timeout is `WouldBlock`, as std gives on Linux.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Read, timeout)
-    }
-
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Write, timeout)
-    }
-
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Read))
-    }
-
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Write))
-    }
-
     pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
         self.source.get_ref().set_broadcast(broadcast)
     }
@@ -116,35 +97,8 @@ impl UdpSocket {
     pub fn ttl(&self) -> io::Result<u32> {
         self.source.get_ref().ttl()
     }
-
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.source.get_ref().take_error()
-    }
-
-    /// With `true`, sends and receives return `WouldBlock` instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
-    /// The std socket, in the blocking mode the user last asked for.
-    pub fn into_std(self) -> io::Result<net::UdpSocket> {
-        let nonblocking = self.source.is_nonblocking();
-        let socket = self.source.into_inner();
-        socket.set_nonblocking(nonblocking)?;
-        Ok(socket)
-    }
-}
-
-impl From<net::UdpSocket> for UdpSocket {
-    /// Takes over a std socket; its blocking mode becomes this socket's.
-    fn from(socket: net::UdpSocket) -> UdpSocket {
-        let nonblocking = socket2::SockRef::from(&socket).nonblocking().unwrap_or(false);
-        if let Err(err) = socket.set_nonblocking(true) {
-            tracing::warn!(%err, "cannot make an adopted socket non-blocking");
-        }
-        UdpSocket { source: IoSource::new(socket, nonblocking) }
-    }
 }
 
 fd_traits!(UdpSocket);
+blocking_mode!(UdpSocket, net::UdpSocket);
+timeouts!(UdpSocket);

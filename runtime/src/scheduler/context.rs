@@ -30,10 +30,10 @@ impl Drop for Enter {
 /// Calls `f` with this thread's worker, if it is a worker thread.
 pub(super) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
     let worker = WORKER.get();
-    // SAFETY: the pointer is set by `enter` to a Worker that outlives the Enter guard
-    // (both live in the worker thread's main function, the guard declared after the
-    // worker) and is cleared when the guard drops; it is only read on this thread, and
-    // the Worker is used through `&` only, all its mutable state being in cells.
+    // `enter` set the pointer to a Worker that outlives the Enter guard (both live in the
+    // worker thread's main function, the guard declared after the worker), and the guard
+    // clears it; only this thread reads it, and the Worker's mutable state is in cells.
+    // SAFETY: so a non-null pointer refers to a live Worker, used through `&` only.
     f(unsafe { worker.as_ref() })
 }
 
