@@ -18,18 +18,23 @@
 //! # The tick loop (`worker.rs`)
 //!
 //! Each scheduling decision is a tick. Every [`MAINTENANCE_INTERVAL`] ticks a worker
-//! polls its netpoller without blocking, fires due timers and takes one coroutine from
-//! the injector before its own queues, so neither I/O nor outside spawns starve behind
-//! a busy local queue (invariant 8). Otherwise the order is: inbox, `runnext` (bounded
-//! streak), `ready`, `fresh`, injector.
+//! fires due timers, polls its netpoller without blocking (at most once a millisecond)
+//! and takes one coroutine from the injector before its own queues, so neither I/O nor
+//! outside spawns starve behind a busy local queue (invariant 8). Otherwise: the inbox
+//! is drained (every 8 ticks while local work is queued, else every tick), a fresh
+//! coroutine goes first on every other tick (so coroutines that keep yielding or waking
+//! each other cannot hold back new ones), then `runnext` (bounded streak), `ready`,
+//! `fresh`, and the injector. A coroutine that yields while nothing else is runnable
+//! goes on in place, its tick counted.
 //!
-//! # Idle workers (`idle.rs`)
+//! # Idle workers (`idle.rs`, `worker.rs`)
 //!
-//! Go's protocol: at most one worker is woken to *search* for stealable work at a time,
-//! a searching worker spins briefly before it sleeps, and a worker about to sleep
-//! re-checks every queue after announcing itself so that no spawn is lost. A spawn that
-//! the spawning worker will run itself (its deque was empty) wakes nobody; the monitor
-//! (`monitor.rs`) hands such a coroutine to an idle worker if its worker stays busy.
+//! Go's protocol for stealing: at most one worker is woken to *search* at a time, and
+//! a worker about to sleep re-checks every queue after announcing itself so that no
+//! spawn is lost. A spawn that the spawning worker will run itself (its deque was empty)
+//! wakes nobody; the monitor (`monitor.rs`) hands such a coroutine to an idle worker if
+//! its worker stays busy. Apart from stealing, every idle worker spins a little for a
+//! hand-off aimed at it (its inbox), adaptively: spinning stops where it does not pay.
 
 mod context;
 mod idle;
