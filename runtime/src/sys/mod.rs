@@ -2,7 +2,9 @@
 //!
 //! Each file wraps one mechanism in a safe API with a written contract; the rest of the
 //! runtime (and the event-loop engines of `hebra-server`, which run without a runtime)
-//! use these wrappers and never touch `libc`.
+//! use these wrappers and never touch `libc`. The fault handler and alternate signal
+//! stacks stay inside the crate: they are the runtime's stack-overflow report, and a
+//! second user of the process-wide handler would silently turn it off.
 //!
 //! | file | provides |
 //! |---|---|
@@ -18,7 +20,8 @@ mod signal;
 
 pub use mapping::{Mapping, page_size};
 pub use poll::{Interest, poll_fd};
-pub use signal::{AltStack, FaultCheck, install_fault_handler, write_stderr};
+pub use signal::write_stderr;
+pub(crate) use signal::{AltStack, install_fault_handler};
 
 /// Turns the C convention (`-1` and `errno`) into an `io::Result`.
 macro_rules! syscall {
