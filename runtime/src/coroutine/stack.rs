@@ -84,7 +84,9 @@ unsafe impl CorosenseiStack for Stack {
 /// One worker's pool of stacks of the runtime's default size.
 #[derive(Debug)]
 pub(crate) struct StackPool {
+    /// The runtime's stack size as asked for, and as mapped (whole pages).
     size: usize,
+    mapped_size: usize,
     hot: Vec<Stack>,
     cold: Vec<Stack>,
     /// Smallest lengths of `hot` and `cold` since the last trim: that many stacks sat
@@ -98,6 +100,7 @@ impl StackPool {
     pub(crate) fn new(size: usize) -> StackPool {
         StackPool {
             size,
+            mapped_size: size.next_multiple_of(crate::sys::page_size()),
             hot: Vec::new(),
             cold: Vec::new(),
             hot_low: 0,
@@ -138,7 +141,7 @@ impl StackPool {
 
     /// Returns a stack whose coroutine has finished.
     pub(crate) fn put(&mut self, stack: Stack) {
-        if stack.usable_len() != self.size.next_multiple_of(crate::sys::page_size()) {
+        if stack.usable_len() != self.mapped_size {
             return;
         }
         if self.hot.len() < HOT_CAPACITY {

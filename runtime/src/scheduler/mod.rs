@@ -202,19 +202,18 @@ impl Scheduler {
         // flag check (`Worker::sleep`), and with `drain_after_shutdown`.
         fence(Ordering::SeqCst);
         self.wake_if_sleeping(worker);
-        if self.drained.load(Ordering::Relaxed) {
-            self.drain_queues();
-        }
+        self.drain_if_drained();
     }
 
     /// A push that raced the final drain of a runtime that is gone (a wake taken just
     /// before the coroutine was cancelled, a spawn just before shutdown) drains again
     /// itself: a queued handle would keep the scheduler alive through its own
     /// back-reference, a cycle nothing else would break.
+    ///
+    /// Callers have pushed and then issued a SeqCst fence (`push_incoming` its own,
+    /// `submit` the one in `Idle::wake_one`); it pairs with the fence in
+    /// `drain_after_shutdown`, so either that drain sees the push or we see its flag.
     fn drain_if_drained(&self) {
-        // SeqCst fence: pairs with the one in `drain_after_shutdown`. Either the drain
-        // sees our push, or we see its flag.
-        fence(Ordering::SeqCst);
         if self.drained.load(Ordering::Relaxed) {
             self.drain_queues();
         }

@@ -235,8 +235,7 @@ impl Worker {
     /// For a coroutine that just yielded: counts a tick and says whether it may run on
     /// at once, because nothing else is runnable and no maintenance is due.
     pub(super) fn alone_tick(&self) -> bool {
-        let tick = self.tick.get().wrapping_add(1);
-        if tick % MAINTENANCE_INTERVAL == 0
+        if self.tick.get().wrapping_add(1) % MAINTENANCE_INTERVAL == 0
             || !self.run_queue.borrow().is_empty()
             || !self.fresh.is_empty()
             || self.shared().inbox.has_pending()
@@ -244,15 +243,20 @@ impl Worker {
         {
             return false;
         }
-        self.tick.set(tick);
-        self.shared().progress.store(u64::from(tick), Ordering::Relaxed);
+        self.count_tick();
         true
     }
 
-    fn next(&self) -> Option<Next> {
+    /// Counts one scheduling decision, where the monitor can see it.
+    fn count_tick(&self) -> u32 {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         self.shared().progress.store(u64::from(tick), Ordering::Relaxed);
+        tick
+    }
+
+    fn next(&self) -> Option<Next> {
+        let tick = self.count_tick();
         if tick % MAINTENANCE_INTERVAL == 0 {
             self.maintenance();
             if let Some(coroutine) = self.scheduler.injector.steal().success() {
@@ -286,7 +290,7 @@ impl Worker {
         if now.duration_since(self.last_netpoll.get()) >= NETPOLL_INTERVAL {
             self.netpoll(Some(Duration::ZERO));
         }
-        self.fire_timers(now);
+        self.fire_timers();
         self.stacks.borrow_mut().maybe_trim(now);
     }
 
@@ -295,18 +299,18 @@ impl Worker {
         self.last_netpoll.set(Instant::now());
     }
 
-    fn fire_timers(&self, now: Instant) {
-        let mut due = std::mem::take(&mut *self.due.borrow_mut());
-        {
-            let mut timers = self.timers.borrow_mut();
-            if timers.is_empty() {
-                return;
-            }
-            timers.take_due(now, &mut due);
+    /// Wakes the coroutines whose deadline passed. Reads the clock only if a timer is
+    /// armed.
+    fn fire_timers(&self) {
+        if self.timers.borrow().is_empty() {
+            return;
         }
+        let mut due = std::mem::take(&mut *self.due.borrow_mut());
+        self.timers.borrow_mut().take_due(Instant::now(), &mut due);
         for waiter in due.drain(..) {
             waiter.wake_timed_out();
         }
+        // Put the emptied buffer back, so that firing timers does not allocate.
         *self.due.borrow_mut() = due;
     }
 
@@ -382,14 +386,14 @@ impl Worker {
     fn idle(&self) {
         self.shared().progress.store(u64::from(self.tick.get()), Ordering::Relaxed);
         if self.spin.get().is_zero() {
-            self.fire_timers(Instant::now());
+            self.fire_timers();
             if !self.has_local_work() && !self.steal() {
                 self.sleep();
             }
             return;
         }
         self.netpoll(Some(Duration::ZERO));
-        self.fire_timers(Instant::now());
+        self.fire_timers();
         if self.has_local_work() || self.search() {
             return;
         }
@@ -425,7 +429,7 @@ impl Worker {
             if round % 32 == 0 {
                 // About every 5 us: I/O that arrived while we spin is ours to run.
                 self.netpoll(Some(Duration::ZERO));
-                self.fire_timers(Instant::now());
+                self.fire_timers();
                 if self.has_local_work() {
                     break true;
                 }
@@ -480,9 +484,8 @@ impl Worker {
         if idle.unregister_sleeper(self.index, shared) {
             self.searching.set(true);
         }
-        let now = Instant::now();
-        self.fire_timers(now);
-        self.stacks.borrow_mut().maybe_trim(now);
+        self.fire_timers();
+        self.stacks.borrow_mut().maybe_trim(Instant::now());
     }
 
     /// Until the next timer or stack trim, whichever comes first; `None`: no deadline.
