@@ -6,10 +6,10 @@
 //! ```
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64};
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64};
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize};
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;

@@ -64,12 +64,14 @@ compile_error!(
 );
 
 mod blocking;
+pub mod chan;
 pub mod coroutine;
 mod facade;
 pub mod net;
 mod netpoll;
 mod runtime;
 mod scheduler;
+pub mod sync;
 pub mod sys;
 mod timer;
 

@@ -1,0 +1,331 @@
+//! One channel and its blocking operations: Go's `hchan` shape, a std mutex over the
+//! [`State`], held for a few instructions at a time and never across a wait.
+//!
+//! Every operation first tries to complete under the lock. If it cannot, it registers
+//! an entry with a fresh [`Signal`] *under the same lock*, so no party that frees room
+//! or adds a message can slip between the check and the registration; then it unlocks
+//! and waits. Wakes happen after unlocking, so the woken party does not run into the
+//! lock its waker still holds.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use super::state::{Entry, Pair, State, claim_first, pair_key};
+use crate::coroutine::wait::{self, WaitOutcome};
+use crate::sync::{Interrupted, Signal};
+
+pub(super) struct Channel<T> {
+    state: Mutex<State<T>>,
+    /// Buffer size: 0 for a rendezvous channel, `usize::MAX` for an unbounded one.
+    pub(super) cap: usize,
+    senders: AtomicUsize,
+    receivers: AtomicUsize,
+}
+
+/// What a receive found under the lock.
+enum Taken<T> {
+    Message(T, Option<Arc<Signal>>),
+    /// A `select!` sender was claimed (wake it after unlocking) and will write into the
+    /// pair with this key.
+    Pair(usize, Arc<Signal>),
+    Empty,
+    Disconnected,
+}
+
+impl<T> Channel<T> {
+    pub(super) fn new(cap: usize) -> Channel<T> {
+        Channel {
+            state: Mutex::new(State::new(cap)),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Nothing panics while holding the lock (messages are dropped after unlocking),
+        // so a poisoned lock still guards a consistent state.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn is_rendezvous(&self) -> bool {
+        self.cap == 0
+    }
+
+    pub(super) fn add_sender(&self) {
+        self.senders.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn add_receiver(&self) {
+        self.receivers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sends, waiting until `deadline` for room or for a receiver.
+    pub(super) fn send(&self, message: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        let mut message = Some(message);
+        loop {
+            let mut state = self.lock();
+            let msg = message.take().expect("the message is ours until it is sent");
+            let msg = match self.try_send_locked(&mut state, msg) {
+                Ok(woken) => {
+                    drop(state);
+                    wake(woken);
+                    return Ok(());
+                }
+                Err(TrySendError::Disconnected(msg)) => return Err(SendTimeoutError::Disconnected(msg)),
+                Err(TrySendError::Full(msg)) => msg,
+            };
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(SendTimeoutError::Timeout(msg));
+            }
+            let signal = Signal::new();
+            // A rendezvous receiver takes the message straight from the entry; a
+            // buffered sender keeps it and pushes it into the slot it is promised.
+            let entry_message = if self.is_rendezvous() {
+                Some(msg)
+            } else {
+                message = Some(msg);
+                None
+            };
+            state.senders.push_back(Entry { signal: signal.clone(), index: 0, message: entry_message });
+            drop(state);
+            let outcome = signal.wait(deadline);
+            if outcome.is_ok_and(|claim| claim.granted) {
+                if let Some(msg) = message.take() {
+                    self.push_promised(msg);
+                }
+                return Ok(());
+            }
+            let mut state = self.lock();
+            if let Some(msg) = State::unregister(&mut state.senders, &signal) {
+                message = Some(msg);
+            }
+            drop(state);
+            let msg = message.take().expect("an unsent message is back in our hands");
+            match outcome {
+                Ok(_) => message = Some(msg), // the receivers are gone: the retry says so
+                Err(Interrupted::TimedOut) => return Err(SendTimeoutError::Timeout(msg)),
+                Err(Interrupted::Cancelled) => return Err(SendTimeoutError::Disconnected(msg)),
+            }
+        }
+    }
+
+    /// Sends without waiting; `Ok` carries a receiver to wake after unlocking.
+    pub(super) fn try_send_locked(
+        &self,
+        state: &mut State<T>,
+        message: T,
+    ) -> Result<Option<Arc<Signal>>, TrySendError<T>> {
+        if state.receivers_gone {
+            return Err(TrySendError::Disconnected(message));
+        }
+        if !self.is_rendezvous() {
+            return if state.has_room(self.cap) {
+                Ok(state.push(message))
+            } else {
+                Err(TrySendError::Full(message))
+            };
+        }
+        match claim_first(&mut state.receivers, None, true) {
+            Some(entry) => {
+                let woken = entry.signal.clone();
+                state.pairs.push(Pair {
+                    key: entry.signal,
+                    message: Some(message),
+                    abandoned: false,
+                    receiver: None,
+                    wake_on_write: None,
+                });
+                Ok(Some(woken))
+            }
+            None => Err(TrySendError::Full(message)),
+        }
+    }
+
+    /// Pushes into the slot a receiver promised this sender.
+    pub(super) fn push_promised(&self, message: T) {
+        let mut state = self.lock();
+        state.promised_slots -= 1;
+        let woken = state.push(message);
+        drop(state);
+        wake(woken);
+    }
+
+    /// Receives, waiting until `deadline` for a message.
+    pub(super) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        loop {
+            let mut state = self.lock();
+            match self.take_locked(&mut state) {
+                Taken::Message(msg, woken) => {
+                    drop(state);
+                    wake(woken);
+                    return Ok(msg);
+                }
+                Taken::Pair(key, sender) => {
+                    drop(state);
+                    sender.wake();
+                    match self.wait_pair(key) {
+                        Some(msg) => return Ok(msg),
+                        None => continue,
+                    }
+                }
+                Taken::Disconnected => return Err(RecvTimeoutError::Disconnected),
+                Taken::Empty => {}
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            let signal = Signal::new();
+            state.receivers.push_back(Entry { signal: signal.clone(), index: 0, message: None });
+            drop(state);
+            match signal.wait(deadline) {
+                Ok(claim) if claim.granted => match self.take_granted(&signal) {
+                    Some(msg) => return Ok(msg),
+                    None => continue,
+                },
+                outcome => {
+                    State::unregister(&mut self.lock().receivers, &signal);
+                    match outcome {
+                        Ok(_) => continue, // the senders are gone: the retry says so
+                        Err(Interrupted::TimedOut) => return Err(RecvTimeoutError::Timeout),
+                        Err(Interrupted::Cancelled) => return Err(RecvTimeoutError::Disconnected),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Receives without waiting for a sender (but for a chosen `select!` sender that is
+    /// about to write its message).
+    pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut state = self.lock();
+        match self.take_locked(&mut state) {
+            Taken::Message(msg, woken) => {
+                drop(state);
+                wake(woken);
+                Ok(msg)
+            }
+            Taken::Pair(key, sender) => {
+                drop(state);
+                sender.wake();
+                self.wait_pair(key).ok_or(TryRecvError::Empty)
+            }
+            Taken::Empty => Err(TryRecvError::Empty),
+            Taken::Disconnected => Err(TryRecvError::Disconnected),
+        }
+    }
+
+    fn take_locked(&self, state: &mut State<T>) -> Taken<T> {
+        if !self.is_rendezvous() {
+            if state.available() > 0 {
+                let (msg, woken) = state.pop();
+                return Taken::Message(msg, woken);
+            }
+        } else if let Some(mut entry) = claim_first(&mut state.senders, None, true) {
+            return match entry.message.take() {
+                Some(msg) => Taken::Message(msg, Some(entry.signal)),
+                None => {
+                    // A `select!` sender: it writes once it runs again.
+                    let key = pair_key(&entry.signal);
+                    let woken = entry.signal.clone();
+                    state.pairs.push(Pair {
+                        key: entry.signal,
+                        message: None,
+                        abandoned: false,
+                        receiver: None,
+                        wake_on_write: None,
+                    });
+                    Taken::Pair(key, woken)
+                }
+            };
+        }
+        if state.senders_gone { Taken::Disconnected } else { Taken::Empty }
+    }
+
+    /// Takes what a claim granted to this receiver's `signal`: the promised message, or
+    /// the rendezvous hand-over keyed by the signal. `None`: retry.
+    fn take_granted(&self, signal: &Arc<Signal>) -> Option<T> {
+        if self.is_rendezvous() { self.wait_pair(pair_key(signal)) } else { Some(self.take_promised()) }
+    }
+
+    /// Takes the message a sender promised this receiver.
+    pub(super) fn take_promised(&self) -> T {
+        let mut state = self.lock();
+        state.promised_messages -= 1;
+        let (msg, woken) = state.pop();
+        drop(state);
+        wake(woken);
+        msg
+    }
+
+    /// Waits until the sender of pair `key` has written its message and takes it.
+    /// `None` if the sender gave up, or if this coroutine is being unwound.
+    pub(super) fn wait_pair(&self, key: usize) -> Option<T> {
+        loop {
+            let mut state = self.lock();
+            let index = state.pair_index(key).expect("a pair lives until its receiver takes it");
+            let pair = &mut state.pairs[index];
+            if pair.message.is_some() || pair.abandoned {
+                return state.pairs.swap_remove(index).message;
+            }
+            pair.receiver = Some(wait::waiter());
+            drop(state);
+            if wait::wait(None) == WaitOutcome::Cancelled {
+                // The sender finds no pair and keeps its message.
+                let mut state = self.lock();
+                let index = state.pair_index(key).expect("only its receiver removes a pair");
+                return state.pairs.swap_remove(index).message;
+            }
+        }
+    }
+
+    /// Writes a `select!` sender's message into pair `key`. `Err` if the receiver gave up.
+    pub(super) fn write_pair(&self, key: usize, message: T) -> Result<(), T> {
+        let mut state = self.lock();
+        let Some(index) = state.pair_index(key) else { return Err(message) };
+        let pair = &mut state.pairs[index];
+        pair.message = Some(message);
+        let (receiver, claimed) = (pair.receiver.take(), pair.wake_on_write.take());
+        drop(state);
+        if let Some(receiver) = receiver {
+            receiver.wake();
+        }
+        wake(claimed);
+        Ok(())
+    }
+
+    /// Drops a sender handle; the last one disconnects the channel.
+    pub(super) fn drop_sender(&self) {
+        // AcqRel: the last handle's disconnection comes after every other handle's sends.
+        if self.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut state = self.lock();
+            state.senders_gone = true;
+            let woken = State::claim_all(&state.receivers);
+            drop(state);
+            woken.iter().for_each(|signal| signal.wake());
+        }
+    }
+
+    /// Drops a receiver handle; the last one disconnects the channel and drops the
+    /// messages nobody can receive any more.
+    pub(super) fn drop_receiver(&self) {
+        if self.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut state = self.lock();
+            state.receivers_gone = true;
+            let discarded = std::mem::take(&mut state.queue);
+            state.promised_messages = 0;
+            let woken = State::claim_all(&state.senders);
+            drop(state);
+            woken.iter().for_each(|signal| signal.wake());
+            drop(discarded);
+        }
+    }
+}
+
+pub(super) fn wake(signal: Option<Arc<Signal>>) {
+    if let Some(signal) = signal {
+        signal.wake();
+    }
+}

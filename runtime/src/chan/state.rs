@@ -1,0 +1,162 @@
+//! What a channel's mutex guards: the buffer, the two lists of waiting parties, the
+//! rendezvous hand-overs in progress, and the disconnection flags.
+//!
+//! # Promises instead of retries
+//!
+//! A party that frees room or adds a message *claims* one waiting party of the other
+//! side ([`Signal::claim`] with `granted`) and promises it what it needs: a slot of the
+//! buffer to a sender (`promised_slots`), a message to a receiver (`promised_messages`).
+//! Parties that arrive later see only what is not promised, so the woken party never
+//! finds its slot or message taken and waiting parties are served in order: no woken
+//! party has to queue again, and none starves behind later arrivals.
+//!
+//! # Rendezvous (`bounded(0)`)
+//!
+//! There is no buffer: a message passes from a sender to a receiver that is waiting, or
+//! is taken from a waiting sender's entry. A `select!` send arm has no message until it
+//! has been chosen, so its entry is empty; the receiver that claims it opens a
+//! [`Pair`] keyed by that sender's signal and waits there for the message. A `select!`
+//! that claims a waiting receiver for a send arm opens a pair the same way.
+//!
+//! # Who removes an entry
+//!
+//! Its claimer, when the claim grants something; otherwise its owner, after its wait
+//! ends (a timeout, a disconnection, another arm of its `select!`). Nobody else: an entry
+//! whose claim fails is skipped, never dropped, because a rendezvous sender's entry holds
+//! the message its owner must get back.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::coroutine::wait::Waiter;
+use crate::sync::{Claim, Signal};
+
+/// A waiting party: a plain operation (index 0) or one arm of a `select!`.
+pub(super) struct Entry<T> {
+    pub(super) signal: Arc<Signal>,
+    pub(super) index: usize,
+    /// A rendezvous sender's message; empty for `select!` send arms and receivers.
+    pub(super) message: Option<T>,
+}
+
+/// A rendezvous hand-over whose message has not reached the receiver yet.
+pub(super) struct Pair<T> {
+    /// The signal of the party that was claimed: both sides know it.
+    pub(super) key: Arc<Signal>,
+    pub(super) message: Option<T>,
+    /// The sender gave up (its `select!` send arm was dropped unfinished): retry.
+    pub(super) abandoned: bool,
+    /// A receiver waiting for the message.
+    pub(super) receiver: Option<Waiter>,
+    /// A claimed receiver that is woken only once the message is there.
+    pub(super) wake_on_write: Option<Arc<Signal>>,
+}
+
+/// Identifies a pair by its key's address, which is stable while the pair holds the key.
+pub(super) fn pair_key(signal: &Arc<Signal>) -> usize {
+    Arc::as_ptr(signal) as usize
+}
+
+pub(super) struct State<T> {
+    pub(super) queue: VecDeque<T>,
+    pub(super) promised_slots: usize,
+    pub(super) promised_messages: usize,
+    pub(super) senders: VecDeque<Entry<T>>,
+    pub(super) receivers: VecDeque<Entry<T>>,
+    pub(super) pairs: Vec<Pair<T>>,
+    pub(super) senders_gone: bool,
+    pub(super) receivers_gone: bool,
+}
+
+impl<T> State<T> {
+    pub(super) fn new(cap: usize) -> State<T> {
+        State {
+            // A bounded buffer is allocated once; an unbounded one grows as needed.
+            queue: if cap == usize::MAX { VecDeque::new() } else { VecDeque::with_capacity(cap) },
+            promised_slots: 0,
+            promised_messages: 0,
+            senders: VecDeque::new(),
+            receivers: VecDeque::new(),
+            pairs: Vec::new(),
+            senders_gone: false,
+            receivers_gone: false,
+        }
+    }
+
+    /// Messages not promised to a woken receiver.
+    pub(super) fn available(&self) -> usize {
+        self.queue.len() - self.promised_messages
+    }
+
+    /// Room for one more message beyond the slots promised to woken senders.
+    pub(super) fn has_room(&self, cap: usize) -> bool {
+        self.queue.len() + self.promised_slots < cap
+    }
+
+    /// Takes the first message and promises the freed slot to a waiting sender, whose
+    /// signal the caller wakes after unlocking.
+    pub(super) fn pop(&mut self) -> (T, Option<Arc<Signal>>) {
+        let message = self.queue.pop_front().expect("the caller checked or was promised a message");
+        let woken = claim_first(&mut self.senders, None, true);
+        if woken.is_some() {
+            self.promised_slots += 1;
+        }
+        (message, woken.map(|entry| entry.signal))
+    }
+
+    /// Adds a message and promises it to a waiting receiver, whose signal the caller
+    /// wakes after unlocking.
+    pub(super) fn push(&mut self, message: T) -> Option<Arc<Signal>> {
+        self.queue.push_back(message);
+        let woken = claim_first(&mut self.receivers, None, true);
+        if woken.is_some() {
+            self.promised_messages += 1;
+        }
+        woken.map(|entry| entry.signal)
+    }
+
+    /// Removes `signal`'s entries from a waiting list; returns a message one held.
+    pub(super) fn unregister(list: &mut VecDeque<Entry<T>>, signal: &Arc<Signal>) -> Option<T> {
+        let mut message = None;
+        list.retain_mut(|entry| {
+            let own = Arc::ptr_eq(&entry.signal, signal);
+            if own {
+                message = message.take().or_else(|| entry.message.take());
+            }
+            !own
+        });
+        message
+    }
+
+    pub(super) fn pair_index(&self, key: usize) -> Option<usize> {
+        self.pairs.iter().position(|pair| pair_key(&pair.key) == key)
+    }
+
+    /// Claims every waiting entry of `list` without a grant (the other side is gone);
+    /// the entries stay for their owners to remove. Returns the signals to wake.
+    pub(super) fn claim_all(list: &VecDeque<Entry<T>>) -> Vec<Arc<Signal>> {
+        list.iter()
+            .filter(|entry| entry.signal.claim(Claim { index: entry.index, granted: false }))
+            .map(|entry| entry.signal.clone())
+            .collect()
+    }
+}
+
+/// Claims the first waiting entry that is not `own`'s (a `select!` may wait on both
+/// ends of one channel and must not meet itself) and removes it from the list.
+pub(super) fn claim_first<T>(
+    list: &mut VecDeque<Entry<T>>,
+    own: Option<&Arc<Signal>>,
+    granted: bool,
+) -> Option<Entry<T>> {
+    let position = list.iter().position(|entry| {
+        !own.is_some_and(|own| Arc::ptr_eq(own, &entry.signal))
+            && entry.signal.claim(Claim { index: entry.index, granted })
+    })?;
+    list.remove(position)
+}
+
+/// Whether some entry other than `own`'s still waits (a hint: the claim decides).
+pub(super) fn has_waiting<T>(list: &VecDeque<Entry<T>>, own: &Arc<Signal>) -> bool {
+    list.iter().any(|entry| !Arc::ptr_eq(own, &entry.signal) && entry.signal.is_waiting())
+}
