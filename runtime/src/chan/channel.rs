@@ -93,10 +93,10 @@ impl<T> Channel<T> {
             drop(state);
             let outcome = signal.wait(deadline);
             if outcome.is_ok_and(|claim| claim.granted) {
-                if let Some(msg) = message.take() {
-                    self.push_promised(msg);
-                }
-                return Ok(());
+                return match message.take() {
+                    Some(msg) => self.push_promised(msg).map_err(SendTimeoutError::Disconnected),
+                    None => Ok(()), // a rendezvous receiver took it from the entry
+                };
             }
             let mut state = self.lock();
             if let Some(msg) = State::unregister(&mut state.senders, &signal) {
@@ -144,13 +144,18 @@ impl<T> Channel<T> {
         }
     }
 
-    /// Pushes into the slot a receiver promised this sender.
-    pub(super) fn push_promised(&self, message: T) {
+    /// Pushes into the slot a receiver promised this sender; hands the message back if
+    /// every receiver left in the meantime.
+    pub(super) fn push_promised(&self, message: T) -> Result<(), T> {
         let mut state = self.lock();
         state.promised_slots -= 1;
+        if state.receivers_gone {
+            return Err(message);
+        }
         let woken = state.push(message);
         drop(state);
         wake(woken);
+        Ok(())
     }
 
     /// Receives, waiting until `deadline` for a message.

@@ -388,10 +388,7 @@ impl SelectedOperation<'_> {
         self.finished = true;
         let channel = &*sender.channel;
         let message = match (self.token.granted, self.token.pair) {
-            (true, None) => {
-                channel.push_promised(message);
-                return Ok(());
-            }
+            (true, None) => return channel.push_promised(message).map_err(SendError),
             (true, Some(key)) => match channel.write_pair(key, message) {
                 Ok(()) => return Ok(()),
                 Err(message) => message,

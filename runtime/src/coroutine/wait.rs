@@ -500,6 +500,43 @@ mod loom_tests {
         });
     }
 
+    /// A channel's claim-then-wake racing the waiting party's deadline (the timer takes
+    /// the same wait): the coroutine resumes exactly once, and afterwards it knows
+    /// whether the claim happened (its abort fails exactly when the claim won), so a
+    /// message or a lock handed over is never lost and never handed to nobody.
+    #[test]
+    fn a_claim_racing_the_deadline_is_never_lost() {
+        use crate::sync::{Claim, SignalState};
+        loom::model(|| {
+            let state = Arc::new(WaitState::new());
+            let signal = Arc::new(SignalState::new());
+            let seq = state.seq();
+            let claimer = {
+                let (state, signal) = (state.clone(), signal.clone());
+                thread::spawn(move || {
+                    let claimed = signal.claim(Claim { index: 0, granted: true });
+                    let scheduled = claimed && state.take(seq, 0) == Some(true);
+                    (claimed, scheduled)
+                })
+            };
+            let timer = {
+                let state = state.clone();
+                thread::spawn(move || state.take(seq, TIMED_OUT) == Some(true))
+            };
+            let parked = state.commit();
+            let (claimed, scheduled_by_claimer) = claimer.join().unwrap();
+            let scheduled_by_timer = timer.join().unwrap();
+            let resumptions =
+                usize::from(!parked) + usize::from(scheduled_by_claimer) + usize::from(scheduled_by_timer);
+            assert_eq!(resumptions, 1, "resumed exactly once");
+            let owner_sees_claim = match state.end_wait(false) {
+                WaitOutcome::TimedOut => signal.abort().is_err(),
+                _ => signal.claimed().is_some(),
+            };
+            assert_eq!(owner_sees_claim, claimed);
+        });
+    }
+
     /// `park` racing `unpark`: never parked with the token available, never resumed twice.
     #[test]
     fn park_and_unpark_never_lose_the_token() {
