@@ -1,8 +1,11 @@
-//! Helpers shared by the integration tests: hang detection, child processes, drop
-//! recorders and the few socket options std does not expose.
+//! Helpers shared by the integration tests: hang detection, child processes (the
+//! example programs among them, in `example`), drop recorders and the few socket options
+//! std does not expose.
 
 // Each test binary uses only some of these helpers.
 #![allow(dead_code)]
+
+pub mod example;
 
 use std::any::Any;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
