@@ -93,6 +93,7 @@ impl<T> Channel<T> {
             drop(state);
             let outcome = signal.wait(deadline);
             if outcome.is_ok_and(|claim| claim.granted) {
+                Signal::recycle(signal);
                 return match message.take() {
                     Some(msg) => self.push_promised(msg).map_err(SendTimeoutError::Disconnected),
                     None => Ok(()), // a rendezvous receiver took it from the entry
@@ -103,6 +104,7 @@ impl<T> Channel<T> {
                 message = Some(msg);
             }
             drop(state);
+            Signal::recycle(signal);
             let msg = message.take().expect("an unsent message is back in our hands");
             match outcome {
                 Ok(_) => message = Some(msg), // the receivers are gone: the retry says so
@@ -131,13 +133,7 @@ impl<T> Channel<T> {
         match claim_first(&mut state.receivers, None, true) {
             Some(entry) => {
                 let woken = entry.signal.clone();
-                state.pairs.push(Pair {
-                    key: entry.signal,
-                    message: Some(message),
-                    abandoned: false,
-                    receiver: None,
-                    wake_on_write: None,
-                });
+                state.pairs.push(Pair::new(entry.signal, Some(message), None));
                 Ok(Some(woken))
             }
             None => Err(TrySendError::Full(message)),
@@ -186,12 +182,16 @@ impl<T> Channel<T> {
             state.receivers.push_back(Entry { signal: signal.clone(), index: 0, message: None });
             drop(state);
             match signal.wait(deadline) {
-                Ok(claim) if claim.granted => match self.take_granted(&signal) {
-                    Some(msg) => return Ok(msg),
-                    None => continue,
-                },
+                Ok(claim) if claim.granted => {
+                    let message = self.take_granted(&signal);
+                    Signal::recycle(signal);
+                    if let Some(msg) = message {
+                        return Ok(msg);
+                    }
+                }
                 outcome => {
                     State::unregister(&mut self.lock().receivers, &signal);
+                    Signal::recycle(signal);
                     match outcome {
                         Ok(_) => continue, // the senders are gone: the retry says so
                         Err(Interrupted::TimedOut) => return Err(RecvTimeoutError::Timeout),
@@ -223,25 +223,20 @@ impl<T> Channel<T> {
     }
 
     fn take_locked(&self, state: &mut State<T>) -> Taken<T> {
-        if !self.is_rendezvous() {
-            if state.available() > 0 {
-                let (msg, woken) = state.pop();
-                return Taken::Message(msg, woken);
-            }
-        } else if let Some(mut entry) = claim_first(&mut state.senders, None, true) {
+        if state.available() > 0 {
+            let (msg, woken) = state.pop(self.is_rendezvous());
+            return Taken::Message(msg, woken);
+        }
+        if self.is_rendezvous()
+            && let Some(mut entry) = claim_first(&mut state.senders, None, true)
+        {
             return match entry.message.take() {
                 Some(msg) => Taken::Message(msg, Some(entry.signal)),
                 None => {
                     // A `select!` sender: it writes once it runs again.
                     let key = pair_key(&entry.signal);
                     let woken = entry.signal.clone();
-                    state.pairs.push(Pair {
-                        key: entry.signal,
-                        message: None,
-                        abandoned: false,
-                        receiver: None,
-                        wake_on_write: None,
-                    });
+                    state.pairs.push(Pair::new(entry.signal, None, None));
                     Taken::Pair(key, woken)
                 }
             };
@@ -259,37 +254,63 @@ impl<T> Channel<T> {
     pub(super) fn take_promised(&self) -> T {
         let mut state = self.lock();
         state.promised_messages -= 1;
-        let (msg, woken) = state.pop();
+        let (msg, woken) = state.pop(self.is_rendezvous());
         drop(state);
         wake(woken);
         msg
     }
 
-    /// Waits until the sender of pair `key` has written its message and takes it.
-    /// `None` if the sender gave up, or if this coroutine is being unwound.
-    pub(super) fn wait_pair(&self, key: usize) -> Option<T> {
+    /// Waits until the sender of pair `key` has written its message; `false` (and the
+    /// pair gone) if the sender gave up, or if this coroutine is being unwound.
+    pub(super) fn settle_pair(&self, key: usize) -> bool {
         loop {
             let mut state = self.lock();
-            let index = state.pair_index(key).expect("a pair lives until its receiver takes it");
+            let Some(index) = state.pair_index(key) else { return false };
             let pair = &mut state.pairs[index];
-            if pair.message.is_some() || pair.abandoned {
-                return state.pairs.swap_remove(index).message;
+            if pair.message.is_some() {
+                return true;
+            }
+            if pair.abandoned {
+                state.pairs.swap_remove(index);
+                return false;
             }
             pair.receiver = Some(wait::waiter());
             drop(state);
             if wait::wait(None) == WaitOutcome::Cancelled {
-                // The sender finds no pair and keeps its message.
+                // The sender finds no pair and finds another receiver for its message.
                 let mut state = self.lock();
-                let index = state.pair_index(key).expect("only its receiver removes a pair");
-                return state.pairs.swap_remove(index).message;
+                if let Some(index) = state.pair_index(key) {
+                    let pair = state.pairs.swap_remove(index);
+                    let woken = pair.message.map(|msg| state.rehome(msg));
+                    drop(state);
+                    wake(woken.and_then(Result::ok).flatten());
+                }
+                return false;
             }
         }
     }
 
-    /// Writes a `select!` sender's message into pair `key`. `Err` if the receiver gave up.
+    /// Takes the message of pair `key`, waiting for its sender to write it. `None` if
+    /// the sender gave up, or if this coroutine is being unwound.
+    pub(super) fn wait_pair(&self, key: usize) -> Option<T> {
+        if !self.settle_pair(key) {
+            return None;
+        }
+        let mut state = self.lock();
+        let index = state.pair_index(key).expect("only its receiver removes a settled pair");
+        state.pairs.swap_remove(index).message
+    }
+
+    /// Writes a `select!` sender's message into pair `key`. If the receiver gave up
+    /// meanwhile, the message goes to another; `Err` if every receiver is gone.
     pub(super) fn write_pair(&self, key: usize, message: T) -> Result<(), T> {
         let mut state = self.lock();
-        let Some(index) = state.pair_index(key) else { return Err(message) };
+        let Some(index) = state.pair_index(key) else {
+            let woken = state.rehome(message)?;
+            drop(state);
+            wake(woken);
+            return Ok(());
+        };
         let pair = &mut state.pairs[index];
         pair.message = Some(message);
         let (receiver, claimed) = (pair.receiver.take(), pair.wake_on_write.take());

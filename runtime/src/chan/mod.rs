@@ -42,9 +42,8 @@
 //! # At shutdown
 //!
 //! When a runtime shuts down it unwinds the coroutines still parked. A destructor that
-//! sends or receives then does not wait: a send that would wait fails with the
-//! disconnected error (the message comes back), a receive likewise, and a [`Select`]
-//! that would wait panics.
+//! sends, receives or selects then does not wait: an operation that would wait fails
+//! with the disconnected error (a send hands its message back).
 
 mod channel;
 mod error;

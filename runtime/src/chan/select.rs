@@ -44,6 +44,9 @@ pub(super) trait Operation {
     /// operation is ready now.
     fn register(&self, signal: &Arc<Signal>, index: usize) -> bool;
     fn unregister(&self, signal: &Arc<Signal>);
+    /// Waits until a reserved rendezvous hand-over has its message; `false` if the
+    /// sender gave up (the selection starts a new round).
+    fn settle(&self, token: &Token) -> bool;
     /// Gives back a reservation that will not be used.
     fn release(&self, token: &Token);
     /// The channel and the direction, to check what completes the operation.
@@ -63,23 +66,18 @@ impl<T> Operation for Receiver<T> {
     fn try_reserve(&self, token: &mut Token) -> bool {
         let channel = &*self.channel;
         let mut state = channel.lock();
-        if !channel.is_rendezvous() {
-            if state.available() > 0 {
-                state.promised_messages += 1;
-                *token = Token { granted: true, pair: None };
-                return true;
-            }
-        } else if let Some(mut entry) = claim_first(&mut state.senders, None, true) {
+        if state.available() > 0 {
+            state.promised_messages += 1;
+            *token = Token { granted: true, pair: None };
+            return true;
+        }
+        if channel.is_rendezvous()
+            && let Some(mut entry) = claim_first(&mut state.senders, None, true)
+        {
             *token = Token { granted: true, pair: Some(pair_key(&entry.signal)) };
             let sender = entry.signal.clone();
             let message = entry.message.take();
-            state.pairs.push(Pair {
-                key: entry.signal,
-                message,
-                abandoned: false,
-                receiver: None,
-                wake_on_write: None,
-            });
+            state.pairs.push(Pair::new(entry.signal, message, None));
             drop(state);
             sender.wake();
             return true;
@@ -92,11 +90,8 @@ impl<T> Operation for Receiver<T> {
         let channel = &*self.channel;
         let mut state = channel.lock();
         let ready = state.senders_gone
-            || if channel.is_rendezvous() {
-                has_waiting(&state.senders, signal)
-            } else {
-                state.available() > 0
-            };
+            || state.available() > 0
+            || (channel.is_rendezvous() && has_waiting(&state.senders, signal));
         if !ready {
             state.receivers.push_back(Entry { signal: signal.clone(), index, message: None });
         }
@@ -107,25 +102,37 @@ impl<T> Operation for Receiver<T> {
         State::unregister(&mut self.channel.lock().receivers, signal);
     }
 
+    fn settle(&self, token: &Token) -> bool {
+        token.pair.is_none_or(|key| self.channel.settle_pair(key))
+    }
+
     fn release(&self, token: &Token) {
-        let mut state = self.channel.lock();
-        match token.pair {
-            Some(key) => {
-                let pair = state.pair_index(key).map(|index| state.pairs.swap_remove(index));
-                drop(state);
-                drop(pair);
-            }
+        let channel = &*self.channel;
+        let mut state = channel.lock();
+        // The message this receiver was given goes to the next one: a sender may
+        // already have returned, believing it delivered.
+        let message = match token.pair {
+            Some(key) => state.pair_index(key).and_then(|index| state.pairs.swap_remove(index).message),
             None if token.granted => {
                 state.promised_messages -= 1;
-                let woken = claim_first(&mut state.receivers, None, true);
-                if woken.is_some() {
-                    state.promised_messages += 1;
+                if channel.is_rendezvous() {
+                    state.queue.pop_front()
+                } else {
+                    let woken = claim_first(&mut state.receivers, None, true);
+                    if woken.is_some() {
+                        state.promised_messages += 1;
+                    }
+                    drop(state);
+                    wake(woken.map(|entry| entry.signal));
+                    return;
                 }
-                drop(state);
-                wake(woken.map(|entry| entry.signal));
             }
-            None => {}
-        }
+            None => None,
+        };
+        let woken = message.map(|msg| state.rehome(msg));
+        drop(state);
+        // Every receiver gone (Err): nobody can have the message; it is dropped here.
+        wake(woken.and_then(Result::ok).flatten());
     }
 
     fn identity(&self) -> (usize, bool) {
@@ -183,6 +190,10 @@ impl<T> Operation for Sender<T> {
 
     fn unregister(&self, signal: &Arc<Signal>) {
         State::unregister(&mut self.channel.lock().senders, signal);
+    }
+
+    fn settle(&self, _: &Token) -> bool {
+        true
     }
 
     fn release(&self, token: &Token) {
@@ -275,10 +286,13 @@ impl<'a> Select<'a> {
 
     /// Waits until one of the operations is ready and selects it.
     ///
+    /// While the runtime unwinds this coroutine at shutdown (a destructor selecting on
+    /// channels nobody serves) it does not wait: it selects one of the operations, whose
+    /// completion reports the disconnected error unless it can complete at once.
+    ///
     /// # Panics
     ///
-    /// If the runtime unwinds this coroutine at shutdown while it waits (a destructor
-    /// selecting on channels nobody will serve).
+    /// An empty selection panics at shutdown instead of waiting forever.
     pub fn select(&mut self) -> SelectedOperation<'a> {
         self.run(None).expect("a selection without a deadline ends with an operation")
     }
@@ -306,7 +320,10 @@ impl<'a> Select<'a> {
             let order = (0..count).map(|k| (start + k) % count);
             let mut token = Token::default();
             if let Some(index) = order.clone().find(|&index| self.operations[index].try_reserve(&mut token)) {
-                return Some(self.selected(index, token));
+                if self.operations[index].settle(&token) {
+                    return Some(self.selected(index, token));
+                }
+                continue;
             }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return None;
@@ -322,17 +339,26 @@ impl<'a> Select<'a> {
             for &index in &registered {
                 self.operations[index].unregister(&signal);
             }
-            match outcome {
-                Ok(claim) => {
-                    let rendezvous = self.operations[claim.index].is_rendezvous();
-                    return Some(self.selected(claim.index, accept(&signal, claim, rendezvous)));
+            let chosen = outcome.map(|claim| {
+                (claim.index, accept(&signal, claim, self.operations[claim.index].is_rendezvous()))
+            });
+            // A rendezvous pair keyed by this signal holds its own reference to it.
+            Signal::recycle(signal);
+            match chosen {
+                Ok((index, token)) if self.operations[index].settle(&token) => {
+                    return Some(self.selected(index, token));
                 }
-                Err(None) => continue, // an operation turned ready while registering
+                // The chosen partner gave up, or an operation turned ready while
+                // registering: another round.
+                Ok(_) | Err(None) => continue,
                 Err(Some(Interrupted::TimedOut)) => return None,
+                // Unwound at shutdown: must not wait. Completing an operation without a
+                // grant reports the disconnected error, as a plain send or receive does.
+                Err(Some(Interrupted::Cancelled)) if count > 0 => {
+                    return Some(self.selected(start, Token::default()));
+                }
                 Err(Some(Interrupted::Cancelled)) => {
-                    panic!(
-                        "hebra::chan::Select: cannot wait while the runtime unwinds this coroutine at shutdown"
-                    )
+                    panic!("hebra::chan::Select: an empty selection cannot wait while the runtime shuts down")
                 }
             }
         }
@@ -359,8 +385,9 @@ impl fmt::Debug for Select<'_> {
 /// [`send`](SelectedOperation::send) or [`recv`](SelectedOperation::recv) on the same
 /// channel end that was added.
 ///
-/// Dropping it without completing the operation gives the reservation back and then
-/// panics, as `crossbeam-channel` does: a selection that forgot its operation is a bug.
+/// Dropping it without completing the operation gives the reservation back (a message
+/// already handed over goes to another receiver) and then panics, as
+/// `crossbeam-channel` does: a selection that forgot its operation is a bug.
 #[must_use = "the selected operation must be completed with `send` or `recv`"]
 pub struct SelectedOperation<'a> {
     index: usize,
@@ -387,17 +414,13 @@ impl SelectedOperation<'_> {
         );
         self.finished = true;
         let channel = &*sender.channel;
-        let message = match (self.token.granted, self.token.pair) {
-            (true, None) => return channel.push_promised(message).map_err(SendError),
-            (true, Some(key)) => match channel.write_pair(key, message) {
-                Ok(()) => return Ok(()),
-                Err(message) => message,
-            },
-            (false, _) => message,
-        };
-        // The receivers are gone (the send reports it), or the chosen receiver was
-        // unwound at shutdown: send as a plain operation.
-        channel.send(message, None).map_err(|err| SendError(err.into_inner()))
+        match (self.token.granted, self.token.pair) {
+            (true, None) => channel.push_promised(message).map_err(SendError),
+            (true, Some(key)) => channel.write_pair(key, message).map_err(SendError),
+            // The receivers are gone, or the runtime is unwinding this coroutine: a
+            // plain send reports it without waiting.
+            (false, _) => channel.send(message, None).map_err(|err| SendError(err.into_inner())),
+        }
     }
 
     /// Completes the selected receive operation.
@@ -412,14 +435,15 @@ impl SelectedOperation<'_> {
         );
         self.finished = true;
         let channel = &*receiver.channel;
-        let message = match (self.token.granted, self.token.pair) {
-            (true, None) => Some(channel.take_promised()),
-            (true, Some(key)) => channel.wait_pair(key),
-            (false, _) => None,
-        };
-        // Without a message the senders are gone (the receive reports it), or the
-        // chosen `select!` sender gave up: receive as a plain operation.
-        message.map_or_else(|| channel.recv(None).map_err(|_| RecvError), Ok)
+        match (self.token.granted, self.token.pair) {
+            (true, None) => Ok(channel.take_promised()),
+            // Settled before the selection returned: the message is there, unless the
+            // runtime is unwinding this coroutine.
+            (true, Some(key)) => channel.wait_pair(key).ok_or(RecvError),
+            // The senders are gone, or the runtime is unwinding this coroutine: a plain
+            // receive drains what is left and reports it without waiting.
+            (false, _) => channel.recv(None).map_err(|_| RecvError),
+        }
     }
 }
 

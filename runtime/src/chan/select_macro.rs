@@ -18,6 +18,11 @@
 /// Up to 32 operations and one `default` arm; the same channel may appear more than
 /// once.
 ///
+/// On a rendezvous channel (`bounded(0)`) a receive arm that meets a waiting send arm
+/// of another `select!` waits for that arm's message expression, even with `default`:
+/// keep send arms' message expressions short. If the expression panics, the receiving
+/// selection goes on as if that sender had never been there.
+///
 /// ```
 /// use std::time::Duration;
 /// use hebra::chan;

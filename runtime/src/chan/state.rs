@@ -18,6 +18,10 @@
 //! [`Pair`] keyed by that sender's signal and waits there for the message. A `select!`
 //! that claims a waiting receiver for a send arm opens a pair the same way.
 //!
+//! A handed-over message whose receiver gives up before taking it (a dropped
+//! [`SelectedOperation`](super::SelectedOperation), a coroutine unwound at shutdown) is
+//! never lost: it goes to another waiting receiver, or waits in `queue` for the next.
+//!
 //! # Who removes an entry
 //!
 //! Its claimer, when the claim grants something; otherwise its owner, after its wait
@@ -50,6 +54,12 @@ pub(super) struct Pair<T> {
     pub(super) receiver: Option<Waiter>,
     /// A claimed receiver that is woken only once the message is there.
     pub(super) wake_on_write: Option<Arc<Signal>>,
+}
+
+impl<T> Pair<T> {
+    pub(super) fn new(key: Arc<Signal>, message: Option<T>, wake_on_write: Option<Arc<Signal>>) -> Pair<T> {
+        Pair { key, message, abandoned: false, receiver: None, wake_on_write }
+    }
 }
 
 /// Identifies a pair by its key's address, which is stable while the pair holds the key.
@@ -93,10 +103,14 @@ impl<T> State<T> {
         self.queue.len() + self.promised_slots < cap
     }
 
-    /// Takes the first message and promises the freed slot to a waiting sender, whose
-    /// signal the caller wakes after unlocking.
-    pub(super) fn pop(&mut self) -> (T, Option<Arc<Signal>>) {
+    /// Takes the first message and, unless `rendezvous` (where `queue` holds only
+    /// re-homed messages and frees no room), promises the freed slot to a waiting
+    /// sender, whose signal the caller wakes after unlocking.
+    pub(super) fn pop(&mut self, rendezvous: bool) -> (T, Option<Arc<Signal>>) {
         let message = self.queue.pop_front().expect("the caller checked or was promised a message");
+        if rendezvous {
+            return (message, None);
+        }
         let woken = claim_first(&mut self.senders, None, true);
         if woken.is_some() {
             self.promised_slots += 1;
@@ -126,6 +140,27 @@ impl<T> State<T> {
             !own
         });
         message
+    }
+
+    /// Rendezvous: finds a new receiver for a message whose receiver gave up after it
+    /// was handed over (the sender already returned): a waiting receiver (woken by the
+    /// caller after unlocking), or else the next one, from `queue`, which a rendezvous
+    /// channel uses for nothing else. `Err` if every receiver is gone.
+    pub(super) fn rehome(&mut self, message: T) -> Result<Option<Arc<Signal>>, T> {
+        if self.receivers_gone {
+            return Err(message);
+        }
+        match claim_first(&mut self.receivers, None, true) {
+            Some(entry) => {
+                let woken = entry.signal.clone();
+                self.pairs.push(Pair::new(entry.signal, Some(message), None));
+                Ok(Some(woken))
+            }
+            None => {
+                self.queue.push_back(message);
+                Ok(None)
+            }
+        }
     }
 
     pub(super) fn pair_index(&self, key: usize) -> Option<usize> {

@@ -13,11 +13,13 @@
 use std::cell::Cell;
 use std::ops::Range;
 use std::ptr;
+use std::sync::Arc;
 
 use corosensei::Yielder;
 
 use super::Coroutine;
 use super::wait::WaitState;
+use crate::sync::Signal;
 
 /// What a coroutine asks its worker for when it switches out.
 #[derive(Debug)]
@@ -44,6 +46,9 @@ pub(crate) struct Running<'y> {
     pub(crate) coroutine: Coroutine,
     pub(crate) stack: StackBounds,
     budget: Cell<u32>,
+    /// The signal of this coroutine's last blocked channel or lock operation, kept for
+    /// the next one (see `Signal::new`).
+    pub(crate) spare_signal: Cell<Option<Arc<Signal>>>,
 }
 
 thread_local! {
@@ -54,7 +59,8 @@ thread_local! {
 
 /// The body of every coroutine: publishes its record, runs the task, clears it.
 pub(crate) fn run(yielder: &Yielder<(), Suspend>, coroutine: Coroutine, stack: StackBounds) {
-    let running = Running { yielder, coroutine, stack, budget: Cell::new(IO_BUDGET) };
+    let running =
+        Running { yielder, coroutine, stack, budget: Cell::new(IO_BUDGET), spare_signal: Cell::new(None) };
     let previous = RUNNING.replace(erase(&running));
     let _restore = Restore(previous);
     running.coroutine.runnable().run();

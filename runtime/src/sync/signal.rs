@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use crate::coroutine::running::with_running;
 use crate::coroutine::wait::{self, WaitOutcome, Waiter};
 use crate::facade::AtomicUsize;
 
@@ -108,8 +109,38 @@ pub(crate) struct Signal {
 impl Signal {
     /// A signal for the wait the caller is about to start. Until that wait, the caller
     /// must not wait for anything else (it may take std locks).
+    ///
+    /// A coroutine reuses the signal it gave back with [`Signal::recycle`] once nobody
+    /// else holds it, so one that waits in a loop allocates once.
     pub(crate) fn new() -> Arc<Signal> {
-        Arc::new(Signal { state: SignalState::new(), waiter: wait::waiter() })
+        with_running(|running| {
+            let Some(running) = running else {
+                return Arc::new(Signal { state: SignalState::new(), waiter: wait::waiter() });
+            };
+            let seq = running.state().seq();
+            if let Some(mut spare) = running.spare_signal.take()
+                && let Some(signal) = Arc::get_mut(&mut spare)
+            {
+                signal.state = SignalState::new();
+                if let Waiter::Coroutine { seq: waiter_seq, .. } = &mut signal.waiter {
+                    *waiter_seq = seq;
+                }
+                return spare;
+            }
+            let waiter = Waiter::Coroutine { coroutine: running.coroutine.clone(), seq };
+            Arc::new(Signal { state: SignalState::new(), waiter })
+        })
+    }
+
+    /// Gives a finished operation's signal back to the running coroutine for its next
+    /// [`Signal::new`] (a no-op on a plain thread). Entries or hand-overs that still
+    /// hold it make that `new` allocate instead.
+    pub(crate) fn recycle(signal: Arc<Signal>) {
+        with_running(|running| {
+            if let Some(running) = running {
+                running.spare_signal.set(Some(signal));
+            }
+        });
     }
 
     /// Claims the signal for its owner; `false` if another claimer or the owner's abort
