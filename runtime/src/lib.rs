@@ -32,8 +32,10 @@
 //!
 //! The API mirrors `std`: [`spawn`] and [`JoinHandle`] as `std::thread`, [`net`] as
 //! `std::net`, [`coroutine::park`] as `std::thread::park`, [`sleep`] as
-//! `std::thread::sleep`. Called outside a coroutine, the functions that would block do
-//! what their `std` namesakes do, and sockets block the calling thread as std sockets do.
+//! `std::thread::sleep`, [`sync`] as `std::sync`; and [`chan`] with [`select!`] mirror
+//! `crossbeam-channel`. Called outside a coroutine, the functions that would block do
+//! what their `std` namesakes do, and sockets block the calling thread as std sockets do;
+//! a channel or a lock can be shared between coroutines and plain threads.
 //!
 //! A coroutine starts on whichever worker takes it first and stays on that worker from
 //! then on. This keeps everything a coroutine holds across a park (`!Send` values, guards
@@ -48,6 +50,7 @@
 //!   long is reported with a `tracing` warning.
 //! - **A `std::sync::Mutex` held across a park can deadlock the worker**: another
 //!   coroutine of the same worker that blocks on it blocks the thread the holder needs.
+//!   A [`sync::Mutex`] parks instead, so its guard may be held across a park.
 //! - **Stacks are fixed-size** ([`DEFAULT_STACK_SIZE`], settable per runtime and per
 //!   coroutine). An overflow hits a guard page and aborts the process with a message
 //!   naming the coroutine. Each stack takes two memory maps, and Linux allows 65530 per

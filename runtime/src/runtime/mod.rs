@@ -8,8 +8,10 @@
 //! 2. each worker, back in its loop, drops the closures of coroutines that never
 //!    started (their `join` returns `Err`), then unwinds every started coroutine on its
 //!    own stack and thread, so destructors run where the coroutine lived; code running
-//!    during the unwind sees every wait return at once (sockets report an error,
-//!    `sleep` and `park` return), so no destructor can hang the shutdown;
+//!    during the unwind sees every wait return at once (sockets and channels report an
+//!    error, `sleep` and `park` return), so no destructor can hang the shutdown; only a
+//!    destructor that needs a `hebra::sync` lock held on another worker blocks its
+//!    thread, for at most a second, while that worker's unwind releases it;
 //! 3. a worker that is still inside a coroutine stuck in a blocking call finishes that
 //!    call first: dropping the runtime waits for it;
 //! 4. the threads are joined and whatever was queued meanwhile is dropped.
