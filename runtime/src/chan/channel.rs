@@ -12,9 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use super::state::{Entry, Pair, State, claim_first, pair_key};
-use crate::coroutine::wait::{self, WaitOutcome};
-use crate::sync::{Interrupted, Signal};
+use super::state::{Entry, Pair, State, Wakes, claim_first, pair_key};
+use crate::sync::{Claim, Interrupted, Signal, wait_or_unwind};
 
 pub(super) struct Channel<T> {
     state: Mutex<State<T>>,
@@ -24,9 +23,28 @@ pub(super) struct Channel<T> {
     receivers: AtomicUsize,
 }
 
+/// What a reservation holds until the operation completes (see `select.rs`), and what
+/// a claim granted a party that waited.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Token {
+    /// A message, a slot or a rendezvous partner was reserved; otherwise the other
+    /// side is gone and the operation reports it.
+    pub(super) granted: bool,
+    /// The key of the rendezvous pair the message passes through.
+    pub(super) pair: Option<usize>,
+}
+
+impl Token {
+    /// What `claim` granted the owner of `signal` on a channel: on a rendezvous channel
+    /// the claimer opened a pair keyed by that signal.
+    pub(super) fn from_claim(signal: &Arc<Signal>, claim: Claim, rendezvous: bool) -> Token {
+        Token { granted: claim.granted, pair: (rendezvous && claim.granted).then(|| pair_key(signal)) }
+    }
+}
+
 /// What a receive found under the lock.
 enum Taken<T> {
-    Message(T, Option<Arc<Signal>>),
+    Message(T, Wakes),
     /// A `select!` sender was claimed (wake it after unlocking) and will write into the
     /// pair with this key.
     Pair(usize, Arc<Signal>),
@@ -81,23 +99,15 @@ impl<T> Channel<T> {
                 return Err(SendTimeoutError::Timeout(msg));
             }
             let signal = Signal::new();
-            // A rendezvous receiver takes the message straight from the entry; a
-            // buffered sender keeps it and pushes it into the slot it is promised.
-            let entry_message = if self.is_rendezvous() {
-                Some(msg)
-            } else {
-                message = Some(msg);
-                None
-            };
-            state.senders.push_back(Entry { signal: signal.clone(), index: 0, message: entry_message });
+            // Whoever serves this sender takes the message from the entry: a receiver
+            // that frees a slot, or a rendezvous receiver.
+            state.senders.push_back(Entry { signal: signal.clone(), index: 0, message: Some(msg) });
             drop(state);
-            let outcome = signal.wait(deadline);
+            let outcome = wait_or_unwind(&signal, deadline, |claim| self.withdraw(&signal, claim, true));
             if outcome.is_ok_and(|claim| claim.granted) {
+                // The message went from the entry into the buffer or to a receiver.
                 Signal::recycle(signal);
-                return match message.take() {
-                    Some(msg) => self.push_promised(msg).map_err(SendTimeoutError::Disconnected),
-                    None => Ok(()), // a rendezvous receiver took it from the entry
-                };
+                return Ok(());
             }
             let mut state = self.lock();
             if let Some(msg) = State::unregister(&mut state.senders, &signal) {
@@ -159,9 +169,9 @@ impl<T> Channel<T> {
         loop {
             let mut state = self.lock();
             match self.take_locked(&mut state) {
-                Taken::Message(msg, woken) => {
+                Taken::Message(msg, wakes) => {
                     drop(state);
-                    wake(woken);
+                    wakes.wake();
                     return Ok(msg);
                 }
                 Taken::Pair(key, sender) => {
@@ -181,7 +191,7 @@ impl<T> Channel<T> {
             let signal = Signal::new();
             state.receivers.push_back(Entry { signal: signal.clone(), index: 0, message: None });
             drop(state);
-            match signal.wait(deadline) {
+            match wait_or_unwind(&signal, deadline, |claim| self.withdraw(&signal, claim, false)) {
                 Ok(claim) if claim.granted => {
                     let message = self.take_granted(&signal);
                     Signal::recycle(signal);
@@ -207,9 +217,9 @@ impl<T> Channel<T> {
     pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut state = self.lock();
         match self.take_locked(&mut state) {
-            Taken::Message(msg, woken) => {
+            Taken::Message(msg, wakes) => {
                 drop(state);
-                wake(woken);
+                wakes.wake();
                 Ok(msg)
             }
             Taken::Pair(key, sender) => {
@@ -224,14 +234,18 @@ impl<T> Channel<T> {
 
     fn take_locked(&self, state: &mut State<T>) -> Taken<T> {
         if state.available() > 0 {
-            let (msg, woken) = state.pop(self.is_rendezvous());
-            return Taken::Message(msg, woken);
+            let (msg, wakes) = state.pop(self.is_rendezvous());
+            return Taken::Message(msg, wakes);
         }
         if self.is_rendezvous()
             && let Some(mut entry) = claim_first(&mut state.senders, None, true)
         {
             return match entry.message.take() {
-                Some(msg) => Taken::Message(msg, Some(entry.signal)),
+                Some(msg) => {
+                    let mut wakes = Wakes::default();
+                    wakes.add(Some(entry.signal));
+                    Taken::Message(msg, wakes)
+                }
                 None => {
                     // A `select!` sender: it writes once it runs again.
                     let key = pair_key(&entry.signal);
@@ -254,9 +268,9 @@ impl<T> Channel<T> {
     pub(super) fn take_promised(&self) -> T {
         let mut state = self.lock();
         state.promised_messages -= 1;
-        let (msg, woken) = state.pop(self.is_rendezvous());
+        let (msg, wakes) = state.pop(self.is_rendezvous());
         drop(state);
-        wake(woken);
+        wakes.wake();
         msg
     }
 
@@ -274,20 +288,29 @@ impl<T> Channel<T> {
                 state.pairs.swap_remove(index);
                 return false;
             }
-            pair.receiver = Some(wait::waiter());
+            let signal = Signal::new();
+            pair.receiver = Some(signal.clone());
             drop(state);
-            if wait::wait(None) == WaitOutcome::Cancelled {
-                // The sender finds no pair and finds another receiver for its message.
-                let mut state = self.lock();
-                if let Some(index) = state.pair_index(key) {
-                    let pair = state.pairs.swap_remove(index);
-                    let woken = pair.message.map(|msg| state.rehome(msg));
-                    drop(state);
-                    wake(woken.and_then(Result::ok).flatten());
-                }
+            let outcome = wait_or_unwind(&signal, None, |_| self.forget_pair(key));
+            Signal::recycle(signal);
+            if outcome.is_err() {
+                self.forget_pair(key);
                 return false;
             }
         }
+    }
+
+    /// Drops pair `key` for a receiver that will not take its message (it is being
+    /// unwound, or it dropped its selected operation): the message, if written, goes to
+    /// another receiver, and a sender that writes later finds no pair and does the same.
+    fn forget_pair(&self, key: usize) {
+        let mut state = self.lock();
+        let Some(index) = state.pair_index(key) else { return };
+        let message = state.pairs.swap_remove(index).message;
+        let woken = message.map(|msg| state.rehome(msg));
+        drop(state);
+        // Every receiver gone (Err): nobody can have the message; it is dropped here.
+        wake(woken.and_then(Result::ok).flatten());
     }
 
     /// Takes the message of pair `key`, waiting for its sender to write it. `None` if
@@ -315,11 +338,79 @@ impl<T> Channel<T> {
         pair.message = Some(message);
         let (receiver, claimed) = (pair.receiver.take(), pair.wake_on_write.take());
         drop(state);
-        if let Some(receiver) = receiver {
-            receiver.wake();
-        }
+        notify(receiver);
         wake(claimed);
         Ok(())
+    }
+
+    /// Gives back what a receiver was granted and will not take (its selected operation
+    /// was dropped, or it is being unwound): a promised message or a handed-over one
+    /// goes to the next receiver, since its sender may already have returned.
+    pub(super) fn release_receive(&self, token: Token) {
+        if let Some(key) = token.pair {
+            return self.forget_pair(key);
+        }
+        if !token.granted {
+            return;
+        }
+        let mut state = self.lock();
+        state.promised_messages -= 1;
+        let mut wakes = Wakes::default();
+        if self.is_rendezvous() {
+            // Re-homed messages wait in `queue`; a waiting receiver takes one as a pair.
+            if let Some(msg) = state.queue.pop_front() {
+                wakes.add(state.rehome(msg).ok().flatten());
+            }
+        } else if let Some(entry) = claim_first(&mut state.receivers, None, true) {
+            state.promised_messages += 1;
+            wakes.add(Some(entry.signal));
+        }
+        drop(state);
+        wakes.wake();
+    }
+
+    /// Gives back what a `select!` send arm was granted and will not use: the promised
+    /// slot goes to the next sender; a claimed rendezvous receiver retries.
+    pub(super) fn release_send(&self, token: Token) {
+        let mut state = self.lock();
+        match token.pair {
+            Some(key) => {
+                let Some(index) = state.pair_index(key) else { return };
+                let pair = &mut state.pairs[index];
+                pair.abandoned = true;
+                let (receiver, claimed) = (pair.receiver.take(), pair.wake_on_write.take());
+                drop(state);
+                notify(receiver);
+                wake(claimed);
+            }
+            None if token.granted => {
+                state.promised_slots -= 1;
+                let mut wakes = Wakes::default();
+                state.fill_freed_slot(&mut wakes);
+                drop(state);
+                wakes.wake();
+            }
+            None => {}
+        }
+    }
+
+    /// Cleans up after a plain operation whose coroutine the runtime unwound while it
+    /// waited (the code after its wait never runs): what a claim that came first granted
+    /// is given back, and otherwise the entry, with a sender's message, leaves.
+    fn withdraw(&self, signal: &Arc<Signal>, claim: Option<Claim>, sending: bool) {
+        let token = claim.map(|claim| Token::from_claim(signal, claim, self.is_rendezvous()));
+        match token {
+            // A plain sender's message already went into the buffer or to a receiver.
+            Some(token) if token.granted && sending => {}
+            Some(token) if token.granted => self.release_receive(token),
+            _ => {
+                let mut state = self.lock();
+                let list = if sending { &mut state.senders } else { &mut state.receivers };
+                let message = State::unregister(list, signal);
+                drop(state);
+                drop(message);
+            }
+        }
     }
 
     /// Drops a sender handle; the last one disconnects the channel.
@@ -347,6 +438,13 @@ impl<T> Channel<T> {
             woken.iter().for_each(|signal| signal.wake());
             drop(discarded);
         }
+    }
+}
+
+/// Ends the wait of a receiver waiting on a rendezvous pair.
+fn notify(receiver: Option<Arc<Signal>>) {
+    if let Some(receiver) = receiver {
+        receiver.notify(Claim { index: 0, granted: true });
     }
 }
 

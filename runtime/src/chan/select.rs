@@ -20,21 +20,11 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::channel::{Channel, wake};
+use super::channel::{Channel, Token};
 use super::error::{RecvError, SelectTimeoutError, SendError, TrySelectError};
 use super::state::{Entry, Pair, State, claim_first, has_waiting, pair_key};
 use super::{Receiver, Sender};
-use crate::sync::{Claim, Interrupted, Signal};
-
-/// What a reservation holds until the operation completes.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Token {
-    /// A message, a slot or a rendezvous partner was reserved; otherwise the other
-    /// side is gone and the operation reports it.
-    granted: bool,
-    /// The key of the rendezvous pair the message passes through.
-    pair: Option<usize>,
-}
+use crate::sync::{Claim, Interrupted, Signal, wait_or_unwind};
 
 /// One end of a channel, seen by a selection without its message type.
 pub(super) trait Operation {
@@ -52,10 +42,6 @@ pub(super) trait Operation {
     /// The channel and the direction, to check what completes the operation.
     fn identity(&self) -> (usize, bool);
     fn is_rendezvous(&self) -> bool;
-}
-
-fn accept(signal: &Arc<Signal>, claim: Claim, rendezvous: bool) -> Token {
-    Token { granted: claim.granted, pair: (rendezvous && claim.granted).then(|| pair_key(signal)) }
 }
 
 fn channel_id<T>(channel: &Arc<Channel<T>>) -> usize {
@@ -107,32 +93,7 @@ impl<T> Operation for Receiver<T> {
     }
 
     fn release(&self, token: &Token) {
-        let channel = &*self.channel;
-        let mut state = channel.lock();
-        // The message this receiver was given goes to the next one: a sender may
-        // already have returned, believing it delivered.
-        let message = match token.pair {
-            Some(key) => state.pair_index(key).and_then(|index| state.pairs.swap_remove(index).message),
-            None if token.granted => {
-                state.promised_messages -= 1;
-                if channel.is_rendezvous() {
-                    state.queue.pop_front()
-                } else {
-                    let woken = claim_first(&mut state.receivers, None, true);
-                    if woken.is_some() {
-                        state.promised_messages += 1;
-                    }
-                    drop(state);
-                    wake(woken.map(|entry| entry.signal));
-                    return;
-                }
-            }
-            None => None,
-        };
-        let woken = message.map(|msg| state.rehome(msg));
-        drop(state);
-        // Every receiver gone (Err): nobody can have the message; it is dropped here.
-        wake(woken.and_then(Result::ok).flatten());
+        self.channel.release_receive(*token);
     }
 
     fn identity(&self) -> (usize, bool) {
@@ -197,31 +158,7 @@ impl<T> Operation for Sender<T> {
     }
 
     fn release(&self, token: &Token) {
-        let channel = &*self.channel;
-        let mut state = channel.lock();
-        match token.pair {
-            Some(key) => {
-                let Some(index) = state.pair_index(key) else { return };
-                let pair = &mut state.pairs[index];
-                pair.abandoned = true;
-                let (receiver, claimed) = (pair.receiver.take(), pair.wake_on_write.take());
-                drop(state);
-                if let Some(receiver) = receiver {
-                    receiver.wake();
-                }
-                wake(claimed);
-            }
-            None if token.granted => {
-                state.promised_slots -= 1;
-                let woken = claim_first(&mut state.senders, None, true);
-                if woken.is_some() {
-                    state.promised_slots += 1;
-                }
-                drop(state);
-                wake(woken.map(|entry| entry.signal));
-            }
-            None => {}
-        }
+        self.channel.release_send(*token);
     }
 
     fn identity(&self) -> (usize, bool) {
@@ -334,13 +271,24 @@ impl<'a> Select<'a> {
             let outcome = if registered.len() < count {
                 signal.cancel().ok_or(None)
             } else {
-                signal.wait(deadline).map_err(Some)
+                // Unwound at shutdown while waiting: leave every channel, and give back
+                // what a claim that came first reserved.
+                let on_unwind = |claim: Option<Claim>| {
+                    for &index in &registered {
+                        self.operations[index].unregister(&signal);
+                    }
+                    if let Some(claim) = claim {
+                        let operation = self.operations[claim.index];
+                        operation.release(&Token::from_claim(&signal, claim, operation.is_rendezvous()));
+                    }
+                };
+                wait_or_unwind(&signal, deadline, on_unwind).map_err(Some)
             };
             for &index in &registered {
                 self.operations[index].unregister(&signal);
             }
             let chosen = outcome.map(|claim| {
-                (claim.index, accept(&signal, claim, self.operations[claim.index].is_rendezvous()))
+                (claim.index, Token::from_claim(&signal, claim, self.operations[claim.index].is_rendezvous()))
             });
             // A rendezvous pair keyed by this signal holds its own reference to it.
             Signal::recycle(signal);

@@ -1,14 +1,17 @@
 //! What a channel's mutex guards: the buffer, the two lists of waiting parties, the
 //! rendezvous hand-overs in progress, and the disconnection flags.
 //!
-//! # Promises instead of retries
+//! # Hand-offs and promises instead of retries
 //!
 //! A party that frees room or adds a message *claims* one waiting party of the other
-//! side ([`Signal::claim`] with `granted`) and promises it what it needs: a slot of the
-//! buffer to a sender (`promised_slots`), a message to a receiver (`promised_messages`).
-//! Parties that arrive later see only what is not promised, so the woken party never
-//! finds its slot or message taken and waiting parties are served in order: no woken
-//! party has to queue again, and none starves behind later arrivals.
+//! side ([`Signal::claim`] with `granted`) and serves it there and then. A receiver that
+//! frees a slot moves the first waiting sender's message into the buffer (its entry
+//! holds it), so that sender's work is done before it even runs again. Where the party
+//! must act itself, it is promised what it needs: a message to a receiver
+//! (`promised_messages`), a slot to a `select!` send arm (`promised_slots`). Parties that
+//! arrive later see only what is not promised, so a woken party never finds its slot or
+//! message taken, and waiting parties are served in order: no woken party has to queue
+//! again, and none starves behind later arrivals.
 //!
 //! # Rendezvous (`bounded(0)`)
 //!
@@ -32,14 +35,33 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::coroutine::wait::Waiter;
 use crate::sync::{Claim, Signal};
+
+/// The parties an operation claimed, woken after the lock is released (so that they do
+/// not run into the lock their waker still holds): at most a sender and a receiver.
+#[derive(Default)]
+pub(super) struct Wakes([Option<Arc<Signal>>; 2]);
+
+impl Wakes {
+    pub(super) fn add(&mut self, signal: Option<Arc<Signal>>) {
+        if let Some(free) = self.0.iter_mut().find(|slot| slot.is_none()) {
+            *free = signal;
+        } else {
+            debug_assert!(signal.is_none(), "an operation wakes at most two parties");
+        }
+    }
+
+    pub(super) fn wake(self) {
+        self.0.into_iter().flatten().for_each(|signal| signal.wake());
+    }
+}
 
 /// A waiting party: a plain operation (index 0) or one arm of a `select!`.
 pub(super) struct Entry<T> {
     pub(super) signal: Arc<Signal>,
     pub(super) index: usize,
-    /// A rendezvous sender's message; empty for `select!` send arms and receivers.
+    /// A plain sender's message, taken by whoever serves it; empty for `select!` send
+    /// arms (their message does not exist yet) and for receivers.
     pub(super) message: Option<T>,
 }
 
@@ -51,7 +73,7 @@ pub(super) struct Pair<T> {
     /// The sender gave up (its `select!` send arm was dropped unfinished): retry.
     pub(super) abandoned: bool,
     /// A receiver waiting for the message.
-    pub(super) receiver: Option<Waiter>,
+    pub(super) receiver: Option<Arc<Signal>>,
     /// A claimed receiver that is woken only once the message is there.
     pub(super) wake_on_write: Option<Arc<Signal>>,
 }
@@ -103,19 +125,32 @@ impl<T> State<T> {
         self.queue.len() + self.promised_slots < cap
     }
 
-    /// Takes the first message and, unless `rendezvous` (where `queue` holds only
-    /// re-homed messages and frees no room), promises the freed slot to a waiting
-    /// sender, whose signal the caller wakes after unlocking.
-    pub(super) fn pop(&mut self, rendezvous: bool) -> (T, Option<Arc<Signal>>) {
+    /// Takes the first message. Unless `rendezvous` (where `queue` holds only re-homed
+    /// messages and frees no room), the freed slot goes to the first waiting sender:
+    /// its message moves into the buffer now (Go's hand-off, so the slot never sits
+    /// empty while that sender's worker gets round to running it), or, for a `select!`
+    /// send arm that has no message yet, the slot is promised to it. The caller wakes
+    /// the returned parties after unlocking.
+    pub(super) fn pop(&mut self, rendezvous: bool) -> (T, Wakes) {
         let message = self.queue.pop_front().expect("the caller checked or was promised a message");
-        if rendezvous {
-            return (message, None);
+        let mut wakes = Wakes::default();
+        if !rendezvous {
+            self.fill_freed_slot(&mut wakes);
         }
-        let woken = claim_first(&mut self.senders, None, true);
-        if woken.is_some() {
-            self.promised_slots += 1;
+        (message, wakes)
+    }
+
+    /// Gives one free slot to the first waiting sender (see [`State::pop`]).
+    pub(super) fn fill_freed_slot(&mut self, wakes: &mut Wakes) {
+        let Some(mut sender) = claim_first(&mut self.senders, None, true) else { return };
+        match sender.message.take() {
+            Some(message) => {
+                let receiver = self.push(message);
+                wakes.add(receiver);
+            }
+            None => self.promised_slots += 1,
         }
-        (message, woken.map(|entry| entry.signal))
+        wakes.add(Some(sender.signal));
     }
 
     /// Adds a message and promises it to a waiting receiver, whose signal the caller
