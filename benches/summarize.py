@@ -2,8 +2,9 @@
 """Tabulates the last `cargo bench -p hebra-benches` run from criterion's raw samples.
 
 For every group and runtime: the median time per iteration over the samples, the
-interquartile range (p25-p75) and the min-max as the spread, and the ratios of hebra to
-tokio and to may within the group (both measured in the same run).
+interquartile range (p25-p75) and the min-max as the spread, and the ratios of hebra's
+median to tokio's, may's, crossbeam-channel's (between threads) and std's within the
+group (all measured in the same run).
 
 Usage: python3 benches/summarize.py [CRITERION_DIR]
 CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion, else target/criterion.
@@ -22,7 +23,21 @@ GROUPS = [
     "park_unpark",
     "tcp_echo",
     "tcp_echo_std_client",
+    "chan_ping_pong/one_worker",
+    "chan_ping_pong/two_workers",
+    "chan_throughput/bounded_64",
+    "chan_throughput/unbounded",
+    "mutex/uncontended",
+    "mutex/contended",
 ]
+
+# The rows hebra's is divided by, in the ratio table.
+OTHERS = ["tokio", "may", "crossbeam_threads", "std_thread"]
+
+
+def directory(group):
+    """criterion's directory for a group: '/' (and a few others) become '_'."""
+    return group.replace("/", "_")
 
 
 def per_iteration_ns(sample_file):
@@ -52,7 +67,7 @@ def main():
     print("|---|---|---:|---:|---:|")
     for group in GROUPS:
         medians = {}
-        for sample_file in sorted((root / group).glob("*/new/sample.json")):
+        for sample_file in sorted((root / directory(group)).glob("*/new/sample.json")):
             runtime = sample_file.parent.parent.name
             times = per_iteration_ns(sample_file)
             medians[runtime] = statistics.median(times)
@@ -61,10 +76,10 @@ def main():
             print(f"| {group} | {runtime} | {fmt(medians[runtime])} | {spread} | {extremes} |")
         if "hebra" in medians:
             ratio = lambda other: f"{medians['hebra'] / medians[other]:.2f}" if other in medians else "-"
-            ratios.append(f"| {group} | {ratio('tokio')} | {ratio('may')} |")
+            ratios.append(f"| {group} | " + " | ".join(ratio(other) for other in OTHERS) + " |")
     print()
-    print("| group | hebra / tokio | hebra / may |")
-    print("|---|---:|---:|")
+    print("| group | " + " | ".join(f"hebra / {other}" for other in OTHERS) + " |")
+    print("|---|" + "---:|" * len(OTHERS))
     print("\n".join(ratios))
 
 

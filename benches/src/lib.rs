@@ -86,6 +86,12 @@ pub fn start_may() {
     first.join().expect("may's first coroutine panicked");
 }
 
+/// How many of `total` iterations part number `part` of `parts` runs (producers, lockers):
+/// an even split, the first `total % parts` parts doing one more.
+pub fn share(total: u64, parts: u64, part: u64) -> u64 {
+    total / parts + u64::from(part < total % parts)
+}
+
 /// A blocking std listener on 127.0.0.1 (any port) with [`LISTEN_BACKLOG`], to hand to
 /// whichever runtime serves it.
 pub fn loopback_listener() -> io::Result<TcpListener> {
