@@ -135,6 +135,51 @@ fn stress<F: FnOnce() + Send + 'static>(what: &str, f: F) {
     });
 }
 
+/// The stress shape shared by the channel kinds: `producers` senders of `per_producer`
+/// messages each and `consumers` receivers on one channel, where every
+/// `thread_producer_every`-th producer and every 4th consumer is a plain thread and the
+/// rest are coroutines; every message must arrive exactly once.
+fn producers_and_consumers(
+    (tx, rx): (Sender<u64>, Receiver<u64>),
+    producers: u64,
+    per_producer: u64,
+    consumers: usize,
+    thread_producer_every: u64,
+) {
+    let ledger = Ledger::new((producers * per_producer) as usize);
+    let mut consumer_threads = Vec::new();
+    let mut consumer_coroutines = Vec::new();
+    for c in 0..consumers {
+        let (rx, ledger) = (rx.clone(), ledger.clone());
+        let consume = move || Consumer::new(producers as usize, per_producer, ledger).drain(&rx);
+        if c % 4 == 0 {
+            consumer_threads.push(thread::spawn(consume));
+        } else {
+            consumer_coroutines.push(hebra::spawn(consume));
+        }
+    }
+    drop(rx);
+    let mut producer_threads = Vec::new();
+    let mut producer_coroutines = Vec::new();
+    for p in 0..producers {
+        let tx = tx.clone();
+        let send_all = move || produce(&tx, p, per_producer);
+        if p % thread_producer_every == 0 {
+            producer_threads.push(thread::spawn(send_all));
+        } else {
+            producer_coroutines.push(hebra::spawn(send_all));
+        }
+    }
+    drop(tx);
+    producer_coroutines.into_iter().for_each(|p| p.join().expect("a producer coroutine panicked"));
+    join_threads(producer_threads);
+    let mut tallies: Vec<Tally> =
+        consumer_coroutines.into_iter().map(|c| c.join().expect("a consumer coroutine panicked")).collect();
+    tallies.extend(join_threads(consumer_threads));
+    assert_eq!(Tally::total(tallies), Tally::of_all(producers * per_producer));
+    ledger.assert_all_delivered();
+}
+
 /// The shape: 1,000 producers × 1,000 messages into `bounded(16)`, drained by 16
 /// consumers, all coroutines of a 2-worker runtime.
 #[test]
@@ -174,41 +219,7 @@ fn thousand_producers_mixing_threads_and_coroutines_on_both_sides() {
     const PER_PRODUCER: u64 = 1_000;
     const CONSUMERS: usize = 16;
     stress("mixed threads and coroutines into bounded(16)", || {
-        let ledger = Ledger::new((PRODUCERS * PER_PRODUCER) as usize);
-        let (tx, rx) = chan::bounded(16);
-        let mut consumer_threads = Vec::new();
-        let mut consumer_coroutines = Vec::new();
-        for c in 0..CONSUMERS {
-            let (rx, ledger) = (rx.clone(), ledger.clone());
-            let consume = move || Consumer::new(PRODUCERS as usize, PER_PRODUCER, ledger).drain(&rx);
-            if c % 4 == 0 {
-                consumer_threads.push(thread::spawn(consume));
-            } else {
-                consumer_coroutines.push(hebra::spawn(consume));
-            }
-        }
-        drop(rx);
-        let mut producer_threads = Vec::new();
-        let mut producer_coroutines = Vec::new();
-        for p in 0..PRODUCERS {
-            let tx = tx.clone();
-            let send_all = move || produce(&tx, p, PER_PRODUCER);
-            if p % 25 == 0 {
-                producer_threads.push(thread::spawn(send_all));
-            } else {
-                producer_coroutines.push(hebra::spawn(send_all));
-            }
-        }
-        drop(tx);
-        producer_coroutines.into_iter().for_each(|p| p.join().expect("a producer coroutine panicked"));
-        join_threads(producer_threads);
-        let mut tallies: Vec<Tally> = consumer_coroutines
-            .into_iter()
-            .map(|c| c.join().expect("a consumer coroutine panicked"))
-            .collect();
-        tallies.extend(join_threads(consumer_threads));
-        assert_eq!(Tally::total(tallies), Tally::of_all(PRODUCERS * PER_PRODUCER));
-        ledger.assert_all_delivered();
+        producers_and_consumers(chan::bounded(16), PRODUCERS, PER_PRODUCER, CONSUMERS, 25);
     });
 }
 
@@ -220,41 +231,7 @@ fn rendezvous_with_many_senders_and_receivers() {
     const PER_PRODUCER: u64 = 4_000;
     const CONSUMERS: usize = 16;
     stress("bounded(0) stress", || {
-        let ledger = Ledger::new((PRODUCERS * PER_PRODUCER) as usize);
-        let (tx, rx) = chan::bounded(0);
-        let mut consumer_threads = Vec::new();
-        let mut consumer_coroutines = Vec::new();
-        for c in 0..CONSUMERS {
-            let (rx, ledger) = (rx.clone(), ledger.clone());
-            let consume = move || Consumer::new(PRODUCERS as usize, PER_PRODUCER, ledger).drain(&rx);
-            if c % 4 == 0 {
-                consumer_threads.push(thread::spawn(consume));
-            } else {
-                consumer_coroutines.push(hebra::spawn(consume));
-            }
-        }
-        drop(rx);
-        let mut producer_threads = Vec::new();
-        let mut producer_coroutines = Vec::new();
-        for p in 0..PRODUCERS {
-            let tx = tx.clone();
-            let send_all = move || produce(&tx, p, PER_PRODUCER);
-            if p % 8 == 0 {
-                producer_threads.push(thread::spawn(send_all));
-            } else {
-                producer_coroutines.push(hebra::spawn(send_all));
-            }
-        }
-        drop(tx);
-        producer_coroutines.into_iter().for_each(|p| p.join().expect("a producer coroutine panicked"));
-        join_threads(producer_threads);
-        let mut tallies: Vec<Tally> = consumer_coroutines
-            .into_iter()
-            .map(|c| c.join().expect("a consumer coroutine panicked"))
-            .collect();
-        tallies.extend(join_threads(consumer_threads));
-        assert_eq!(Tally::total(tallies), Tally::of_all(PRODUCERS * PER_PRODUCER));
-        ledger.assert_all_delivered();
+        producers_and_consumers(chan::bounded(0), PRODUCERS, PER_PRODUCER, CONSUMERS, 8);
     });
 }
 
@@ -265,41 +242,7 @@ fn unbounded_with_many_senders_and_receivers() {
     const PER_PRODUCER: u64 = 5_000;
     const CONSUMERS: usize = 8;
     stress("unbounded stress", || {
-        let ledger = Ledger::new((PRODUCERS * PER_PRODUCER) as usize);
-        let (tx, rx) = chan::unbounded();
-        let mut consumer_threads = Vec::new();
-        let mut consumer_coroutines = Vec::new();
-        for c in 0..CONSUMERS {
-            let (rx, ledger) = (rx.clone(), ledger.clone());
-            let consume = move || Consumer::new(PRODUCERS as usize, PER_PRODUCER, ledger).drain(&rx);
-            if c % 4 == 0 {
-                consumer_threads.push(thread::spawn(consume));
-            } else {
-                consumer_coroutines.push(hebra::spawn(consume));
-            }
-        }
-        drop(rx);
-        let mut producer_threads = Vec::new();
-        let mut producer_coroutines = Vec::new();
-        for p in 0..PRODUCERS {
-            let tx = tx.clone();
-            let send_all = move || produce(&tx, p, PER_PRODUCER);
-            if p % 10 == 0 {
-                producer_threads.push(thread::spawn(send_all));
-            } else {
-                producer_coroutines.push(hebra::spawn(send_all));
-            }
-        }
-        drop(tx);
-        producer_coroutines.into_iter().for_each(|p| p.join().expect("a producer coroutine panicked"));
-        join_threads(producer_threads);
-        let mut tallies: Vec<Tally> = consumer_coroutines
-            .into_iter()
-            .map(|c| c.join().expect("a consumer coroutine panicked"))
-            .collect();
-        tallies.extend(join_threads(consumer_threads));
-        assert_eq!(Tally::total(tallies), Tally::of_all(PRODUCERS * PER_PRODUCER));
-        ledger.assert_all_delivered();
+        producers_and_consumers(chan::unbounded(), PRODUCERS, PER_PRODUCER, CONSUMERS, 10);
     });
 }
 

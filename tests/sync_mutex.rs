@@ -9,22 +9,8 @@ use std::sync::{Arc, TryLockError};
 use std::thread;
 use std::time::Duration;
 
-use common::run_with;
-use hebra::coroutine::Builder;
+use common::{join_thread, run_with, spawn_on};
 use hebra::sync::Mutex;
-
-/// Spawns `f` on worker `worker`.
-fn spawn_on<T: Send + 'static>(
-    worker: usize,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> hebra::JoinHandle<T> {
-    Builder::new().worker(worker).spawn(f).expect("cannot spawn a coroutine")
-}
-
-/// Joins a plain thread from a coroutine without blocking its worker.
-fn join_thread<T: Send + 'static>(thread: thread::JoinHandle<T>) -> T {
-    hebra::unblock(move || thread.join().expect("the plain thread panicked"))
-}
 
 /// One locked increment that a second holder would corrupt: read, maybe switch away
 /// (a coroutine parks holding the lock), write back. `inside` catches two holders.

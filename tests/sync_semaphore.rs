@@ -8,20 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use common::run_with;
-use hebra::coroutine::Builder;
+use common::{join_thread, run_with, spawn_on};
 use hebra::sync::Semaphore;
-
-fn spawn_on<T: Send + 'static>(
-    worker: usize,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> hebra::JoinHandle<T> {
-    Builder::new().worker(worker).spawn(f).expect("cannot spawn a coroutine")
-}
-
-fn join_thread<T: Send + 'static>(thread: thread::JoinHandle<T>) -> T {
-    hebra::unblock(move || thread.join().expect("the plain thread panicked"))
-}
 
 #[test]
 fn holders_never_outnumber_the_permits() {

@@ -9,13 +9,8 @@ use std::sync::{Arc, TryLockError};
 use std::thread;
 use std::time::Duration;
 
-use common::{HANG_BOUND, run_with, within};
-use hebra::coroutine::Builder;
+use common::{HANG_BOUND, run_with, spawn_on, within};
 use hebra::sync::{Mutex, RwLock, Semaphore};
-
-fn spawn_on(worker: usize, f: impl FnOnce() + Send + 'static) {
-    Builder::new().worker(worker).spawn(f).expect("cannot spawn a coroutine");
-}
 
 /// Runs a runtime whose main coroutine starts `holder` (it takes the resource and parks
 /// for an hour) and `waiters` coroutines per worker that wait for the resource, then

@@ -186,3 +186,16 @@ pub fn set_backlog(listener: &impl AsRawFd, backlog: libc::c_int) {
 /// through the resolver on a helper thread (`hebra::unblock`), which only the tests of
 /// name resolution should depend on.
 pub const LOCALHOST: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+
+/// Spawns a coroutine pinned to `worker` of the current runtime.
+pub fn spawn_on<T: Send + 'static>(
+    worker: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> hebra::JoinHandle<T> {
+    hebra::coroutine::Builder::new().worker(worker).spawn(f).expect("cannot spawn a coroutine")
+}
+
+/// Joins a plain thread from a coroutine without blocking its worker.
+pub fn join_thread<T: Send + 'static>(thread: std::thread::JoinHandle<T>) -> T {
+    hebra::unblock(move || thread.join().expect("the plain thread panicked"))
+}
