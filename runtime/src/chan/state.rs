@@ -28,9 +28,10 @@
 //! # Who removes an entry
 //!
 //! Its claimer, when the claim grants something; otherwise its owner, after its wait
-//! ends (a timeout, a disconnection, another arm of its `select!`). Nobody else: an entry
-//! whose claim fails is skipped, never dropped, because a rendezvous sender's entry holds
-//! the message its owner must get back.
+//! ends (a timeout, a disconnection, another arm of its `select!`) or while the runtime
+//! unwinds it at shutdown (`wait_or_unwind`). Nobody else: an entry whose claim fails is
+//! skipped, never dropped, because a sender's entry holds the message its owner must
+//! get back.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
