@@ -34,8 +34,9 @@ const WORKER_STACK_SIZE: usize = 4 << 20;
 ///
 /// Spinning is adaptive, because it is pure waste where work only arrives through the
 /// worker's own netpoller (most servers): each spin that found nothing halves the next
-/// one, down to a single look; a hand-off from another thread that arrives while a spin
-/// is running, or soon after the worker fell asleep, restores the full spin.
+/// one, down to none; a hand-off from another thread that arrives while a spin is
+/// running restores the full spin, and one that arrives soon after a worker that did
+/// not spin fell asleep starts a short one.
 const SPIN_TIME: Duration = Duration::from_micros(25);
 
 /// Ticks between two looks at the inbox while the run queue has work.
@@ -474,9 +475,14 @@ impl Worker {
                 tracing::trace!(worker = self.index, ?timeout, "sleep");
                 let asleep = Instant::now();
                 self.netpoll(timeout);
-                // ... or soon after we fell asleep: the wake-up was avoidable too.
-                if handed_off() && asleep.elapsed() < 2 * SPIN_TIME {
-                    self.spin.set(SPIN_TIME);
+                // ... or soon after we fell asleep. If we went to sleep without
+                // spinning, a short spin would have caught it: start one, which grows
+                // to the full spin once it catches a hand-off. If we spun in vain just
+                // before, the spin is the likely reason the hand-off came late: where
+                // the workers share one free core, the other worker runs only once we
+                // stop. Restoring the full spin then made every hand-off wait it out.
+                if handed_off() && asleep.elapsed() < 2 * SPIN_TIME && self.spin.get().is_zero() {
+                    self.spin.set(SPIN_TIME / 8);
                 }
             }
             shared.sleeping.store(false, Ordering::Relaxed);
