@@ -159,3 +159,77 @@ fn a_destructor_at_shutdown_gets_a_mutex_the_other_worker_releases() {
     let output = common::output_within(common::child(TEST), HANG_BOUND);
     common::assert_child_passed(&output);
 }
+
+/// Sets the flag and notifies the condvar when dropped.
+struct Announce(Arc<(Mutex<bool>, hebra::sync::Condvar)>);
+
+impl Drop for Announce {
+    fn drop(&mut self) {
+        let (flag, condvar) = &*self.0;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        condvar.notify_all();
+    }
+}
+
+/// Waits in its destructor until the flag is set.
+struct AwaitFlag(Arc<(Mutex<bool>, hebra::sync::Condvar)>);
+
+impl Drop for AwaitFlag {
+    fn drop(&mut self) {
+        let (flag, condvar) = &*self.0;
+        let guard = flag.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = condvar.wait_while(guard, |set| !*set).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// Starts a 2-worker runtime whose worker 0 runs a coroutine parked with an
+/// [`AwaitFlag`], and (if `announce`) worker 1 one parked with an [`Announce`]; then
+/// shuts it down, unwinding both.
+fn shut_down_waiting_for_a_flag(announce: bool) {
+    let shared = Arc::new((Mutex::new(false), hebra::sync::Condvar::new()));
+    run_with(2, move || {
+        if announce {
+            let announcer = Announce(shared.clone());
+            spawn_on(1, move || {
+                let _announcer = announcer;
+                let _slow = SlowDrop; // the waiter is already waiting when the flag is set
+                hebra::sleep(Duration::from_secs(3600));
+            });
+        }
+        let waiter = AwaitFlag(shared);
+        spawn_on(0, move || {
+            let _waiter = waiter;
+            hebra::sleep(Duration::from_secs(3600));
+        });
+        hebra::sleep(Duration::from_millis(10));
+    });
+}
+
+/// A destructor's `wait_while` at shutdown sees the condition that another worker's
+/// unwinding makes true.
+#[test]
+fn a_destructor_at_shutdown_waits_for_a_condition_the_other_worker_sets() {
+    const TEST: &str = "a_destructor_at_shutdown_waits_for_a_condition_the_other_worker_sets";
+    if common::is_child(TEST) {
+        shut_down_waiting_for_a_flag(true);
+        return;
+    }
+    let output = common::output_within(common::child(TEST), HANG_BOUND);
+    common::assert_child_passed(&output);
+}
+
+/// A destructor's `wait_while` at shutdown whose condition nobody will change must not
+/// hang the shutdown: after a second it gives up with a message (a panic in a
+/// destructor, so the process aborts).
+#[test]
+fn a_destructor_at_shutdown_does_not_wait_forever_for_a_condition() {
+    const TEST: &str = "a_destructor_at_shutdown_does_not_wait_forever_for_a_condition";
+    if common::is_child(TEST) {
+        shut_down_waiting_for_a_flag(false);
+        return;
+    }
+    let output = common::output_within(common::child(TEST), HANG_BOUND);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the shutdown cannot have completed the wait");
+    assert!(stderr.contains("for a condition nobody changed"), "no message naming the wait:\n{stderr}");
+}

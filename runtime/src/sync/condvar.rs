@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::mutex::MutexGuard;
 use super::poison;
 use super::signal::{Claim, Interrupted, Signal};
-use super::unwind::wait_or_unwind;
+use super::unwind::{SHUTDOWN_PATIENCE, pace_while_unwinding, unwinding_at_shutdown, wait_or_unwind};
 
 const NOTIFIED: Claim = Claim { index: 0, granted: false };
 
@@ -85,7 +85,8 @@ impl Condvar {
     ///
     /// # Panics
     ///
-    /// As [`Condvar::wait`].
+    /// As [`Condvar::wait`]; and in a coroutine that the runtime unwinds at shutdown
+    /// (its waits return at once), if `condition` still holds after a second.
     pub fn wait_while<'a, T: ?Sized, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -94,7 +95,17 @@ impl Condvar {
     where
         F: FnMut(&mut T) -> bool,
     {
+        let mut unwinding_since = None;
         while condition(&mut *guard) {
+            // Unwound at shutdown, every wait returns at once: poll the condition at a
+            // gentle pace instead of spinning, and give up rather than hang the shutdown.
+            if unwinding_at_shutdown() && pace_while_unwinding(&mut unwinding_since) {
+                drop(guard);
+                panic!(
+                    "hebra::sync::Condvar::wait_while: a coroutine unwound at runtime shutdown \
+                     waited {SHUTDOWN_PATIENCE:?} in a destructor for a condition nobody changed"
+                );
+            }
             guard = self.wait(guard)?;
         }
         Ok(guard)
@@ -157,6 +168,10 @@ impl Condvar {
             let Some(left) = timeout.checked_sub(start.elapsed()) else {
                 return Ok((guard, WaitTimeoutResult(true)));
             };
+            if unwinding_at_shutdown() {
+                // Every wait returns at once now: poll at a gentle pace until the timeout.
+                std::thread::sleep(left.min(Duration::from_millis(1)));
+            }
             guard = self.wait_timeout(guard, left)?.0;
         }
     }

@@ -43,7 +43,8 @@
 //! coroutine and never lets go, so that wait then panics, naming the primitive (and a
 //! panic in a destructor aborts). A [`WaitGroup`] waits the same way and then returns
 //! with a warning; a [`Barrier`] leaves its round at once, since the other parties are
-//! being unwound; condvar waits just return, as spurious wakeups may. A guard dropped
+//! being unwound; condvar waits just return, as spurious wakeups may, and a
+//! [`Condvar::wait_while`] polls its condition for up to a second, then panics. A guard dropped
 //! by that unwinding poisons its lock, as a panic would, since the critical section
 //! was cut short.
 //!

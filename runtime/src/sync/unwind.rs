@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use super::signal::{Claim, Interrupted, Signal};
+use crate::coroutine::running::with_running;
 
 /// [`Signal::wait`], but if the caller is unwound while waiting, `on_unwind` runs
 /// (during the unwind, so it must not panic or wait) with `None` if the signal was
@@ -32,7 +33,7 @@ pub(crate) fn wait_or_unwind(
 /// (that worker is unwinding its coroutines too, and their guards drop); a holder that
 /// has not let go by then is parked on this same worker, to be unwound after this
 /// coroutine, and never will.
-const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(1);
+pub(super) const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(1);
 
 /// For a coroutine the runtime unwinds at shutdown, which can no longer park (a
 /// suspension during that unwind would restart it): blocks its thread, retrying
@@ -51,6 +52,21 @@ pub(super) fn retry_while_unwinding(mut attempt: impl FnMut() -> bool) -> bool {
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(1));
     }
+}
+
+/// Whether the calling coroutine is being unwound by its runtime at shutdown, when its
+/// waits return at once.
+pub(super) fn unwinding_at_shutdown() -> bool {
+    with_running(|running| running.is_some_and(|running| running.state().is_cancelled()))
+}
+
+/// Paces a loop of waits that return at once because the coroutine is being unwound
+/// (a condvar's `wait_while`): sleeps its thread a little, and tells the loop to give
+/// up once [`SHUTDOWN_PATIENCE`] has passed since `since` (set on the first call).
+pub(super) fn pace_while_unwinding(since: &mut Option<Instant>) -> bool {
+    let since = *since.get_or_insert_with(Instant::now);
+    std::thread::sleep(Duration::from_millis(1));
+    since.elapsed() >= SHUTDOWN_PATIENCE
 }
 
 /// The end of a lock or permit wait that [`retry_while_unwinding`] could not complete.
