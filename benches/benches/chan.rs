@@ -57,6 +57,7 @@ fn main() {
     ping_pong_one_worker(&mut criterion);
     ping_pong_two_workers(&mut criterion);
     throughput(&mut criterion);
+    many_to_many(&mut criterion);
     criterion.final_summary();
 }
 
@@ -348,6 +349,77 @@ fn throughput(c: &mut Criterion) {
         });
         group.finish();
     }
+}
+
+/// The stress shape as a measurement: 1,000 producers and 16 consumers on one
+/// `bounded(16)`, where most senders wait most of the time, so the time per message is
+/// mostly what serving a waiting sender costs.
+const MANY_PRODUCERS: u64 = 1_000;
+const MANY_CONSUMERS: usize = 16;
+const MANY_CAPACITY: usize = 16;
+
+fn many_to_many(c: &mut Criterion) {
+    let mut group = c.benchmark_group("chan_throughput/1000_to_16_bounded_16");
+    group.bench_function("hebra", |b| b.iter_custom(hebra_many_to_many));
+    group.bench_function("tokio", |b| b.iter_custom(tokio_many_to_many));
+    group.finish();
+}
+
+fn hebra_many_to_many(messages: u64) -> Duration {
+    hebra_benches::runtimes().hebra.block_on(move || {
+        let (tx, rx) = chan::bounded(MANY_CAPACITY);
+        let start = Instant::now();
+        let consumers: Vec<_> = (0..MANY_CONSUMERS)
+            .map(|_| {
+                let rx = rx.clone();
+                hebra::spawn(move || rx.iter().count())
+            })
+            .collect();
+        for producer in 0..MANY_PRODUCERS {
+            let (tx, count) = (tx.clone(), hebra_benches::share(messages, MANY_PRODUCERS, producer));
+            hebra::spawn(move || (0..count).for_each(|m| tx.send(m).expect("the consumers wait")));
+        }
+        drop((tx, rx));
+        let received = consumers.into_iter().map(|c| c.join().expect("a consumer panicked")).sum();
+        drained(received, messages, start)
+    })
+}
+
+fn tokio_many_to_many(messages: u64) -> Duration {
+    let runtime = &hebra_benches::runtimes().tokio;
+    runtime.block_on(async move {
+        // tokio's mpsc has a single receiver: the consumers share it behind a lock, as
+        // tokio's documentation suggests for several consumers.
+        let (tx, rx) = tokio::sync::mpsc::channel::<u64>(MANY_CAPACITY);
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let start = Instant::now();
+        let consumers: Vec<_> = (0..MANY_CONSUMERS)
+            .map(|_| {
+                let rx = rx.clone();
+                tokio::spawn(async move {
+                    let mut received = 0;
+                    while rx.lock().await.recv().await.is_some() {
+                        received += 1;
+                    }
+                    received
+                })
+            })
+            .collect();
+        for producer in 0..MANY_PRODUCERS {
+            let (tx, count) = (tx.clone(), hebra_benches::share(messages, MANY_PRODUCERS, producer));
+            tokio::spawn(async move {
+                for m in 0..count {
+                    tx.send(m).await.expect("the consumers wait");
+                }
+            });
+        }
+        drop(tx);
+        let mut received = 0;
+        for consumer in consumers {
+            received += consumer.await.expect("a consumer panicked");
+        }
+        drained(received, messages, start)
+    })
 }
 
 /// How many of the `messages` producer number `producer` sends.
