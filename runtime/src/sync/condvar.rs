@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::mutex::MutexGuard;
 use super::poison;
 use super::signal::{Claim, Interrupted, Signal};
-use super::unwind::{SHUTDOWN_PATIENCE, pace_while_unwinding, unwinding_at_shutdown, wait_or_unwind};
+use super::unwind::{SHUTDOWN_PATIENCE, give_up_while_unwinding, unwinding_at_shutdown, wait_or_unwind};
 
 const NOTIFIED: Claim = Claim { index: 0, granted: false };
 
@@ -97,9 +97,9 @@ impl Condvar {
     {
         let mut unwinding_since = None;
         while condition(&mut *guard) {
-            // Unwound at shutdown, every wait returns at once: poll the condition at a
-            // gentle pace instead of spinning, and give up rather than hang the shutdown.
-            if unwinding_at_shutdown() && pace_while_unwinding(&mut unwinding_since) {
+            // Unwound at shutdown, every wait returns after a short pause (see
+            // `wait_until`): give up after a while rather than hang the shutdown.
+            if unwinding_at_shutdown() && give_up_while_unwinding(&mut unwinding_since) {
                 drop(guard);
                 panic!(
                     "hebra::sync::Condvar::wait_while: a coroutine unwound at runtime shutdown \
@@ -168,10 +168,6 @@ impl Condvar {
             let Some(left) = timeout.checked_sub(start.elapsed()) else {
                 return Ok((guard, WaitTimeoutResult(true)));
             };
-            if unwinding_at_shutdown() {
-                // Every wait returns at once now: poll at a gentle pace until the timeout.
-                std::thread::sleep(left.min(Duration::from_millis(1)));
-            }
             guard = self.wait_timeout(guard, left)?.0;
         }
     }
@@ -227,7 +223,12 @@ impl Condvar {
             Ok(_) => false,
             Err(interrupted) => {
                 self.leave(&signal);
-                // At shutdown the wait ends early: a spurious wakeup.
+                if interrupted == Interrupted::Cancelled {
+                    // At shutdown the wait ends early, a spurious wakeup: after a pause
+                    // with the mutex released, so that a caller that waits in a loop
+                    // polls gently and others get the mutex to change the condition.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 interrupted == Interrupted::TimedOut
             }
         };

@@ -60,13 +60,11 @@ pub(super) fn unwinding_at_shutdown() -> bool {
     with_running(|running| running.is_some_and(|running| running.state().is_cancelled()))
 }
 
-/// Paces a loop of waits that return at once because the coroutine is being unwound
-/// (a condvar's `wait_while`): sleeps its thread a little, and tells the loop to give
-/// up once [`SHUTDOWN_PATIENCE`] has passed since `since` (set on the first call).
-pub(super) fn pace_while_unwinding(since: &mut Option<Instant>) -> bool {
-    let since = *since.get_or_insert_with(Instant::now);
-    std::thread::sleep(Duration::from_millis(1));
-    since.elapsed() >= SHUTDOWN_PATIENCE
+/// Whether a loop of waits that return at once because the coroutine is being unwound
+/// (a condvar's `wait_while`) should give up: once [`SHUTDOWN_PATIENCE`] has passed
+/// since `since` (set on the first call).
+pub(super) fn give_up_while_unwinding(since: &mut Option<Instant>) -> bool {
+    since.get_or_insert_with(Instant::now).elapsed() >= SHUTDOWN_PATIENCE
 }
 
 /// The end of a lock or permit wait that [`retry_while_unwinding`] could not complete.
