@@ -30,7 +30,7 @@ fn uncontended(c: &mut Criterion) {
         b.iter_custom(|iters| {
             hebra.block_on(move || {
                 let counter = hebra::sync::Mutex::new(0);
-                let elapsed = timed(iters, || *counter.lock().expect("never poisoned") += 1);
+                let elapsed = hebra_benches::timed(iters, || *counter.lock().expect("never poisoned") += 1);
                 assert_eq!(counter.into_inner().expect("never poisoned"), iters);
                 elapsed
             })
@@ -58,21 +58,13 @@ fn uncontended(c: &mut Criterion) {
     group.bench_function("std_thread", |b| {
         b.iter_custom(|iters| {
             let counter = std::sync::Mutex::new(0);
-            let elapsed = timed(iters, || *counter.lock().expect("never poisoned") += 1);
+            let elapsed = hebra_benches::timed(iters, || *counter.lock().expect("never poisoned") += 1);
             assert_eq!(counter.into_inner().expect("never poisoned"), iters);
             elapsed
         })
     });
 
     group.finish();
-}
-
-fn timed(iters: u64, increment: impl Fn()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        increment();
-    }
-    start.elapsed()
 }
 
 fn contended(c: &mut Criterion) {

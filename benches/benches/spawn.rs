@@ -19,7 +19,7 @@ fn spawn_join(c: &mut Criterion) {
     group.bench_function("hebra", |b| {
         b.iter_custom(|iters| {
             hebra.block_on(move || {
-                timed(iters, || {
+                hebra_benches::timed(iters, || {
                     hebra::spawn(|| {}).join().expect("the coroutine panicked");
                 })
             })
@@ -43,7 +43,7 @@ fn spawn_join(c: &mut Criterion) {
     group.bench_function("may", |b| {
         b.iter_custom(|iters| {
             let measuring = move || {
-                timed(iters, || {
+                hebra_benches::timed(iters, || {
                     // SAFETY: an empty closure touches no thread-local storage and needs
                     // no stack to speak of.
                     let child = unsafe { may::coroutine::spawn(|| {}) };
@@ -59,7 +59,7 @@ fn spawn_join(c: &mut Criterion) {
 
     group.bench_function("std_thread", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            hebra_benches::timed(iters, || {
                 std::thread::spawn(|| {}).join().expect("the thread panicked");
             })
         })
@@ -126,15 +126,6 @@ fn spawn_batch(c: &mut Criterion) {
     });
 
     group.finish();
-}
-
-/// Times `iters` calls of `f`.
-fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed()
 }
 
 /// Runs whole batches until at least `iters` coroutines ran, and returns what `iters` of

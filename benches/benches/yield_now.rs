@@ -3,7 +3,7 @@
 //! With nothing else runnable, each yield goes to the scheduler and straight back, so
 //! this is the cost of one trip through the scheduler loop plus two context switches.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hebra_benches::{MEASUREMENT_TIME, SAMPLE_SIZE, WARM_UP_TIME};
@@ -13,7 +13,7 @@ fn yield_now(c: &mut Criterion) {
 
     let hebra = &hebra_benches::runtimes().hebra;
     group.bench_function("hebra", |b| {
-        b.iter_custom(|iters| hebra.block_on(move || yields(iters, hebra::yield_now)))
+        b.iter_custom(|iters| hebra.block_on(move || hebra_benches::timed(iters, hebra::yield_now)))
     });
 
     let tokio = &hebra_benches::runtimes().tokio;
@@ -33,7 +33,7 @@ fn yield_now(c: &mut Criterion) {
 
     group.bench_function("may", |b| {
         b.iter_custom(|iters| {
-            let measuring = move || yields(iters, may::coroutine::yield_now);
+            let measuring = move || hebra_benches::timed(iters, may::coroutine::yield_now);
             // SAFETY: the loop touches no thread-local storage across a yield and needs a
             // few hundred bytes of stack.
             let coroutine = unsafe { may::coroutine::spawn(measuring) };
@@ -41,17 +41,11 @@ fn yield_now(c: &mut Criterion) {
         })
     });
 
-    group.bench_function("std_thread", |b| b.iter_custom(|iters| yields(iters, std::thread::yield_now)));
+    group.bench_function("std_thread", |b| {
+        b.iter_custom(|iters| hebra_benches::timed(iters, std::thread::yield_now))
+    });
 
     group.finish();
-}
-
-fn yields(iters: u64, yield_now: impl Fn()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        yield_now();
-    }
-    start.elapsed()
 }
 
 criterion_group! {

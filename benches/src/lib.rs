@@ -23,6 +23,16 @@ pub const WARM_UP_TIME: Duration = Duration::from_secs(1);
 pub const MEASUREMENT_TIME: Duration = Duration::from_secs(3);
 pub const SAMPLE_SIZE: usize = 30;
 
+/// Times `iters` calls of `f`: one criterion iteration per call, for the groups whose
+/// iteration is a single call.
+pub fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
+    let start = std::time::Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    start.elapsed()
+}
+
 /// Backlog of every benchmark listener: what `tokio::net::TcpListener::bind` and
 /// `may::net::TcpListener::bind` use, so a burst of connects is treated alike.
 pub const LISTEN_BACKLOG: i32 = 1024;
