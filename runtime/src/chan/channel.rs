@@ -336,10 +336,9 @@ impl<T> Channel<T> {
         };
         let pair = &mut state.pairs[index];
         pair.message = Some(message);
-        let (receiver, claimed) = (pair.receiver.take(), pair.wake_on_write.take());
+        let wakes = pair.take_wakes();
         drop(state);
-        notify(receiver);
-        wake(claimed);
+        wakes.wake();
         Ok(())
     }
 
@@ -378,10 +377,9 @@ impl<T> Channel<T> {
                 let Some(index) = state.pair_index(key) else { return };
                 let pair = &mut state.pairs[index];
                 pair.abandoned = true;
-                let (receiver, claimed) = (pair.receiver.take(), pair.wake_on_write.take());
+                let wakes = pair.take_wakes();
                 drop(state);
-                notify(receiver);
-                wake(claimed);
+                wakes.wake();
             }
             None if token.granted => {
                 state.promised_slots -= 1;
@@ -438,13 +436,6 @@ impl<T> Channel<T> {
             woken.iter().for_each(|signal| signal.wake());
             drop(discarded);
         }
-    }
-}
-
-/// Ends the wait of a receiver waiting on a rendezvous pair.
-fn notify(receiver: Option<Arc<Signal>>) {
-    if let Some(receiver) = receiver {
-        receiver.notify(Claim { index: 0, granted: true });
     }
 }
 

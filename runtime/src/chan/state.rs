@@ -83,6 +83,17 @@ impl<T> Pair<T> {
     pub(super) fn new(key: Arc<Signal>, message: Option<T>, wake_on_write: Option<Arc<Signal>>) -> Pair<T> {
         Pair { key, message, abandoned: false, receiver: None, wake_on_write }
     }
+
+    /// The parties that must hear the pair changed (its message was written, or its
+    /// sender gave up), claimed now and woken by the caller after unlocking.
+    pub(super) fn take_wakes(&mut self) -> Wakes {
+        let mut wakes = Wakes::default();
+        let receiver =
+            self.receiver.take().filter(|receiver| receiver.claim(Claim { index: 0, granted: true }));
+        wakes.add(receiver);
+        wakes.add(self.wake_on_write.take());
+        wakes
+    }
 }
 
 /// Identifies a pair by its key's address, which is stable while the pair holds the key.
