@@ -171,7 +171,9 @@ impl Signal {
     }
 
     /// Waits until the signal is claimed or `deadline` passes (owner only, once).
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Result<Claim, Interrupted> {
+    /// Everything outside this module waits through `unwind::wait_or_unwind`, which also
+    /// cleans up if the runtime unwinds the owner from inside this wait.
+    pub(super) fn wait(&self, deadline: Option<Instant>) -> Result<Claim, Interrupted> {
         loop {
             let outcome = wait::wait(deadline);
             if let Some(claim) = self.state.claimed() {
