@@ -32,10 +32,11 @@
 //!
 //! The API mirrors `std`: [`spawn`] and [`JoinHandle`] as `std::thread`, [`net`] as
 //! `std::net`, [`coroutine::park`] as `std::thread::park`, [`sleep`] as
-//! `std::thread::sleep`, [`sync`] as `std::sync`; and [`chan`] with [`select!`] mirror
-//! `crossbeam-channel`. Called outside a coroutine, the functions that would block do
-//! what their `std` namesakes do, and sockets block the calling thread as std sockets do;
-//! a channel or a lock can be shared between coroutines and plain threads.
+//! `std::thread::sleep`, [`sync`] as `std::sync`, [`fs`] as `std::fs`; and [`chan`]
+//! with [`select!`] mirror `crossbeam-channel`. Called outside a coroutine, the
+//! functions that would block do what their `std` namesakes do, and sockets block the
+//! calling thread as std sockets do; a channel or a lock can be shared between
+//! coroutines and plain threads.
 //!
 //! A coroutine starts on whichever worker takes it first and stays on that worker from
 //! then on. This keeps everything a coroutine holds across a park (`!Send` values, guards
@@ -70,6 +71,7 @@ mod blocking;
 pub mod chan;
 pub mod coroutine;
 mod facade;
+pub mod fs;
 pub mod net;
 mod netpoll;
 mod runtime;

@@ -22,6 +22,6 @@ mod tcp;
 mod udp;
 mod unix;
 
-pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use tcp::{Incoming, SENDFILE_CHUNK, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};

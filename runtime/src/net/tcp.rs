@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -167,6 +168,41 @@ impl TcpStream {
         Ok(TcpStream { source: IoSource::with_settings(clone, self.source.settings().clone()) })
     }
 
+    /// Sends up to `len` bytes of `file` from `offset` with `sendfile(2)` (no copy
+    /// through user space) and returns how many were sent. Parks while the socket has no
+    /// room, as [`write`](std::io::Write::write) does, and honours the write timeout and
+    /// the non-blocking mode as it does. Short counts are normal; `0` means `len` was 0
+    /// or `offset` is at or past the end of the file.
+    ///
+    /// One call sends at most [`SENDFILE_CHUNK`] bytes. If those bytes are not all in
+    /// the page cache, the call runs on the helper pool (the socket stays non-blocking,
+    /// so the helper waits only for the disk) and is counted by
+    /// [`fs::pool_handoffs`](crate::fs::pool_handoffs); otherwise it runs inline.
+    ///
+    /// ```no_run
+    /// # fn serve(stream: &hebra::net::TcpStream, file: &hebra::fs::File) -> std::io::Result<()> {
+    /// let len = file.metadata()?.len();
+    /// let mut offset = 0;
+    /// while offset < len {
+    ///     let remaining = usize::try_from(len - offset).unwrap_or(usize::MAX);
+    ///     match stream.sendfile(file, offset, remaining)? {
+    ///         0 => break, // the file shrank
+    ///         n => offset += n as u64,
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn sendfile(&self, file: &impl AsFd, offset: u64, len: usize) -> io::Result<usize> {
+        let count = len.min(SENDFILE_CHUNK);
+        if count == 0 {
+            return Ok(0);
+        }
+        let file = file.as_fd();
+        // `do_io`, not `do_stream_io`: a short count may mean end of file rather than a
+        // full socket buffer, so it must not clear the write readiness.
+        self.source.do_io(Direction::Write, |socket| crate::fs::sendfile(socket.as_fd(), file, offset, count))
+    }
+
     /// Reads without consuming, parking until data is there.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source.do_io(Direction::Read, |s| s.peek(buf))
@@ -188,6 +224,13 @@ impl TcpStream {
         self.source.get_ref().ttl()
     }
 }
+
+/// The most one [`TcpStream::sendfile`] call sends. It bounds the residency check
+/// before the call, a walk linear in the cached folios of the range: for 1 MiB, from
+/// 0.25 µs (large folios) to 8 µs (4 KiB folios), against about 5 µs for a hand-off to
+/// the pool. Larger calls would gain little: one system call per MiB is cheap next to
+/// moving the MiB.
+pub const SENDFILE_CHUNK: usize = 1 << 20;
 
 fd_traits!(TcpListener, TcpStream);
 blocking_mode!(TcpListener, net::TcpListener);

@@ -11,15 +11,29 @@
 //! | `mapping.rs` | anonymous memory mappings with a guard page, page discarding (`madvise`) |
 //! | `signal.rs` | a fault handler on an alternate signal stack, async-signal-safe output |
 //! | `poll.rs` | `poll(2)` on one descriptor, for sockets used from plain threads |
+//! | `fs.rs` | opening beneath a directory or only from cache (`openat2`), metadata by descriptor |
+//! | `dir.rs` | listing an open directory |
+//! | `page_cache.rs` | reads that refuse to wait for the disk, page cache residency, `posix_fadvise` |
+//! | `sendfile.rs` | `sendfile(2)` from a file to a socket |
 //!
 //! Linux is the first target; a `cfg` belongs here and nowhere else.
 
+mod dir;
+mod fs;
 mod mapping;
+mod page_cache;
 mod poll;
+mod sendfile;
 mod signal;
+#[cfg(test)]
+pub(crate) mod test_dir;
 
+pub use dir::read_dir_names;
+pub use fs::{OpenHow, metadata_at, open_beneath, open_path};
 pub use mapping::{Mapping, page_size};
+pub use page_cache::{fadvise_dontneed, fadvise_willneed, is_resident, pread_nowait};
 pub use poll::{Interest, poll_fd};
+pub use sendfile::sendfile;
 pub use signal::write_stderr;
 pub(crate) use signal::{AltStack, install_fault_handler};
 
