@@ -1,0 +1,75 @@
+//! The accept loop: one per listener, pinned to a worker.
+
+use std::io;
+use std::time::Duration;
+
+use hebra::net::TcpListener;
+
+use super::{Shared, connection};
+
+/// Backoff after an accept error that retrying at once cannot fix (out of file
+/// descriptors or memory): doubles from the first value to the last.
+const BACKOFF_FIRST: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+pub(super) fn accept_loop(listener: TcpListener, shared: &std::sync::Arc<Shared>) {
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                backoff = BACKOFF_FIRST;
+                // At the cap this acceptor waits with its one accepted client, and
+                // later clients wait in the kernel's accept queue, where they cost no
+                // descriptor and no coroutine. The permit is taken after `accept`:
+                // with one listener per worker, a permit held while waiting on an idle
+                // listener would be lost to the clients of the others.
+                let Ok(()) = shared.permits.1.recv() else { return };
+                let permit = Permit(shared.clone());
+                let spawned = hebra::coroutine::Builder::new().spawn(move || {
+                    let permit = permit;
+                    connection::serve(stream, peer, &permit.0);
+                });
+                if let Err(err) = spawned {
+                    tracing::error!(%err, "cannot start a connection's coroutine");
+                }
+            }
+            Err(_) if shared.shutdown.is_requested() => return,
+            Err(err) if is_transient(&err) => {}
+            Err(err) => {
+                tracing::warn!(%err, pause = ?backoff, "accept failed; pausing before the next accept");
+                hebra::sleep(backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// Errors about one connection, not about the listener: the next accept may succeed
+/// at once.
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EINTR
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
+    )
+}
+
+/// A connection's share of `max_connections`, returned when the connection ends.
+pub(super) struct Permit(std::sync::Arc<Shared>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let _ = self.0.permits.0.try_send(());
+    }
+}

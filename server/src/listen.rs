@@ -1,0 +1,39 @@
+//! Listening sockets for the engines.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Pending connections per listener: what nginx and mio use; the kernel caps it at
+/// `net.core.somaxconn`.
+const BACKLOG: i32 = 1024;
+
+/// `count` listeners on one address with `SO_REUSEPORT`, so the kernel hashes each
+/// new connection to exactly one of them: no thundering herd, no shared accept lock.
+/// With port 0 the first picks the port and the rest join it.
+pub(crate) fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    let first = listener(addr, count > 1)?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..count {
+        listeners.push(listener(addr, true)?);
+    }
+    Ok(listeners)
+}
+
+fn listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket
+        .bind(&addr.into())
+        .map_err(|err| io::Error::new(err.kind(), format!("cannot bind {addr}: {err}")))?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
