@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod example;
+pub mod http;
 
 use std::any::Any;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
