@@ -10,3 +10,6 @@ cargo bench -p hebra-benches -- --test
 
 # 200 connections from a client process, 200 round trips each, against every server.
 cargo run --release -p hebra-benches --bin echo_load -- --quick
+
+# hebra-serve and nginx side by side, one second each.
+bash benches/scripts/serve-vs-nginx.sh --quick

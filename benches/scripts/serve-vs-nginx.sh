@@ -5,12 +5,16 @@
 # stime of every process of the server: nginx's master and workers too).
 #
 #   bash benches/scripts/serve-vs-nginx.sh [ROUNDS] [SECONDS] [CONNECTIONS]
+#   bash benches/scripts/serve-vs-nginx.sh --quick   # CI: proves it runs, measures nothing
 #
 # Installs wrk and nginx with apt-get when they are missing and it can; skips nginx
 # with a message otherwise. The system's nginx configuration is never touched.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+if [ "${1:-}" = --quick ]; then
+    set -- 1 1 10
+fi
 rounds=${1:-3}
 seconds=${2:-5}
 connections=${3:-100}
@@ -26,7 +30,7 @@ need() {
     command -v "$1" >/dev/null
 }
 
-need wrk wrk || { echo "wrk is missing and cannot be installed: install it (apt-get install wrk)" >&2; exit 1; }
+need wrk wrk || { echo "skipped: wrk is missing and cannot be installed here (apt-get install wrk)" >&2; exit 0; }
 have_nginx=1
 need nginx nginx-light || need nginx nginx || { have_nginx=0; echo "skipping nginx: not installed" >&2; }
 
