@@ -66,7 +66,11 @@ struct Serve {
 
 impl Serve {
     fn start(args: &[&str]) -> Serve {
-        let mut child = serve_command(args)
+        Serve::spawn(serve_command(args))
+    }
+
+    fn spawn(mut command: Command) -> Serve {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -319,3 +323,28 @@ fn the_access_log_can_go_to_stdout() {
     assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
     assert!(line.ends_with("\"GET /a.txt HTTP/1.1\" 200 13 \"-\" \"cli-test\""), "{line}");
 }
+
+#[test]
+fn running_out_of_descriptors_pauses_accepting_and_recovers() {
+    let site = Site::new();
+    // A descriptor limit the clients below exceed: accept fails with EMFILE.
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "ulimit -n 48 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_hebra-serve"))
+        .args([site.path(), "--addr", "127.0.0.1:0", "--workers", "1"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    let mut serve = Serve::spawn(command);
+    let addr = serve.listening();
+    let clients: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    serve.wait_for_stderr("accept failed; pausing before the next accept");
+    drop(clients);
+    // The server backs off, then accepts again: the closed clients drain from the
+    // queue and a new one is served.
+    assert_serves_a(addr);
+    assert!(serve.child.try_wait().unwrap().is_none(), "hebra-serve exited");
+    serve.signal(libc::SIGINT);
+    assert_eq!(serve.wait().code(), Some(0));
+}
+
