@@ -79,6 +79,7 @@ fn a_cold_download_waits_on_the_pool_while_others_are_served() {
         }
         downloader.join().expect("the downloader failed");
         let after = hebra::fs::pool_handoffs();
+        eprintln!("hand-offs during the cold download: {}", after - before);
         assert!(after > before, "no file operation went to the pool ({before} before, {after} after)");
         assert!(answered_during > 0, "no small request was answered during the cold download");
     });

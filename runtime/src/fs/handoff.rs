@@ -51,10 +51,10 @@ pub(crate) fn cached_or_offload<T: Send>(
 }
 
 /// One `sendfile` of `count` bytes from `offset`: inline if the range is in the page
-/// cache (or on a plain thread), else on the pool. The socket is non-blocking, so the
-/// pool thread waits only for the disk; its `WouldBlock` goes back to the caller's
-/// park-on-EAGAIN loop. Pages evicted between the check and the call make that one
-/// call wait for the disk inline: a narrow race, accepted.
+/// cache and readable now (or on a plain thread), else on the pool. The socket is
+/// non-blocking, so the pool thread waits only for the disk; its `WouldBlock` goes
+/// back to the caller's park-on-EAGAIN loop. Pages evicted between the check and the
+/// call make that one call wait for the disk inline: a narrow race, accepted.
 pub(crate) fn sendfile(
     socket: BorrowedFd<'_>,
     file: BorrowedFd<'_>,
@@ -62,8 +62,25 @@ pub(crate) fn sendfile(
     count: usize,
 ) -> io::Result<usize> {
     let mut offset = offset;
-    if running::in_coroutine() && !sys::is_resident(file, offset, count as u64).unwrap_or(false) {
+    if running::in_coroutine() && !ready_in_cache(file, offset, count as u64) {
         return offload(|| sys::sendfile(socket, file, &mut offset, count));
     }
     sys::sendfile(socket, file, &mut offset, count)
+}
+
+/// Whether `sendfile` of the range can run without waiting for the disk. Residency
+/// alone is not enough: pages that readahead has added to the cache but is still
+/// reading count as cached. Readahead fills a file front to back, so the range's last
+/// byte is the one most likely still in flight, and a read of it that refuses to wait
+/// (`RWF_NOWAIT`) tells.
+fn ready_in_cache(file: BorrowedFd<'_>, offset: u64, count: u64) -> bool {
+    if !sys::is_resident(file, offset, count).unwrap_or(false) {
+        return false;
+    }
+    let mut last = [0; 1];
+    match sys::pread_nowait(file, &mut last, offset + count.saturating_sub(1)) {
+        Ok(_) => true,
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => true,
+        Err(_) => false,
+    }
 }
