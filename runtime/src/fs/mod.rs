@@ -20,7 +20,8 @@
 //!   instead of starting a read.
 //! - **[`TcpStream::sendfile`](crate::net::TcpStream::sendfile)**: inline when the whole
 //!   range is in the page cache, as `cachestat` (or `mincore`) reports just before the
-//!   call.
+//!   call, and its last byte reads with `RWF_NOWAIT` (pages readahead is still filling
+//!   count as cached; it fills front to back, so the last one tells).
 //!
 //! Everything else (a cold path, a cold page, a listing) goes to the pool, and each
 //! such hand-off is counted by [`pool_handoffs`]. Where the kernel lacks a call
