@@ -132,9 +132,9 @@ fn format_entry(entry: &Entry<'_, '_>, now: SystemTime) -> String {
         None => line.push('-'),
     }
     let _ = write!(line, "\" {} {} \"", entry.status.code(), entry.bytes);
-    escape(&mut line, entry.request.and_then(|r| r.referer).unwrap_or("-"));
+    escape(&mut line, entry.request.and_then(|r| r.fields.referer).unwrap_or("-"));
     line.push_str("\" \"");
-    escape(&mut line, entry.request.and_then(|r| r.user_agent).unwrap_or("-"));
+    escape(&mut line, entry.request.and_then(|r| r.fields.user_agent).unwrap_or("-"));
     line.push_str("\"\n");
     line
 }

@@ -347,4 +347,3 @@ fn running_out_of_descriptors_pauses_accepting_and_recovers() {
     serve.signal(libc::SIGINT);
     assert_eq!(serve.wait().code(), Some(0));
 }
-

@@ -126,7 +126,7 @@ impl Reply<'_, '_> {
     /// The best sibling (`path.br`, `path.gz`) the client accepts that is a regular
     /// file; `None` serves the original.
     fn precompressed<F: Fs>(&self, fs: &F, path: &Path) -> Option<(F::File, Metadata, Encoding)> {
-        let accept_encoding = self.request.accept_encoding.filter(|_| self.config.precompressed)?;
+        let accept_encoding = self.request.fields.accept_encoding.filter(|_| self.config.precompressed)?;
         precompressed::accepted(accept_encoding).find_map(|encoding| {
             let sibling = resolve::with_suffix(path, encoding.file_suffix());
             // An error other than absence was logged by `status_of`; the original serves.
@@ -137,10 +137,15 @@ impl Reply<'_, '_> {
 
     /// The `Range` to apply: GET only, and only while `If-Range` (if any) holds.
     fn ranges(&self, representation: &Representation) -> Ranges {
-        let Some(range) = self.request.range.filter(|_| self.request.method == Method::Get) else {
+        let Some(range) = self.request.fields.range.filter(|_| self.request.method == Method::Get) else {
             return Ranges::Whole;
         };
-        if self.request.if_range.is_some_and(|if_range| !representation.validators.if_range_holds(if_range)) {
+        if self
+            .request
+            .fields
+            .if_range
+            .is_some_and(|if_range| !representation.validators.if_range_holds(if_range))
+        {
             return Ranges::Whole;
         }
         ranges::parse(range, representation.len)

@@ -73,20 +73,20 @@ impl Validators {
     /// Evaluates the preconditions of `request` (a GET or HEAD) against these
     /// validators; the representation exists.
     pub(super) fn evaluate(&self, request: &Request<'_>) -> Precondition {
-        if let Some(if_match) = request.if_match {
+        if let Some(if_match) = request.fields.if_match {
             if !self.matches_any(if_match, Comparison::Strong) {
                 return Precondition::Failed;
             }
-        } else if let Some(since) = request.if_unmodified_since.and_then(parse_date) {
+        } else if let Some(since) = request.fields.if_unmodified_since.and_then(parse_date) {
             if self.modified.is_some_and(|modified| modified > since) {
                 return Precondition::Failed;
             }
         }
-        if let Some(if_none_match) = request.if_none_match {
+        if let Some(if_none_match) = request.fields.if_none_match {
             if self.matches_any(if_none_match, Comparison::Weak) {
                 return Precondition::NotModified;
             }
-        } else if let Some(since) = request.if_modified_since.and_then(parse_date) {
+        } else if let Some(since) = request.fields.if_modified_since.and_then(parse_date) {
             if self.modified.is_some_and(|modified| modified <= since) {
                 return Precondition::NotModified;
             }
@@ -221,10 +221,10 @@ mod tests {
         let mut request = crate::files::tests::request("/");
         for &(name, value) in fields {
             match name {
-                "If-Match" => request.if_match = Some(value),
-                "If-None-Match" => request.if_none_match = Some(value),
-                "If-Modified-Since" => request.if_modified_since = Some(value),
-                "If-Unmodified-Since" => request.if_unmodified_since = Some(value),
+                "If-Match" => request.fields.if_match = Some(value),
+                "If-None-Match" => request.fields.if_none_match = Some(value),
+                "If-Modified-Since" => request.fields.if_modified_since = Some(value),
+                "If-Unmodified-Since" => request.fields.if_unmodified_since = Some(value),
                 _ => unreachable!("{name}"),
             }
         }

@@ -144,6 +144,14 @@ pub struct Request<'a> {
     /// `Expect: 100-continue` was sent.
     pub expect_continue: bool,
     pub body: BodyKind,
+    /// The other header fields the server acts on.
+    pub fields: Fields<'a>,
+}
+
+/// The request header fields the server acts on beyond framing and routing, each as
+/// sent with the surrounding whitespace trimmed.
+#[derive(Clone, Debug, Default)]
+pub struct Fields<'a> {
     pub range: Option<&'a str>,
     pub if_range: Option<&'a str>,
     pub if_match: Option<&'a str>,

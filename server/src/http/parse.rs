@@ -15,7 +15,7 @@ mod target;
 use std::mem::MaybeUninit;
 
 use super::{Error, Limits, Method, Parsed, Request, Status, Version};
-use fields::Fields;
+use fields::Gathered;
 
 /// Header field slots on the stack (32 bytes each). `Limits::max_headers` above this is
 /// treated as this.
@@ -111,7 +111,7 @@ fn request<'a>(raw: &httparse::Request<'_, 'a>, limits: &Limits) -> Result<Reque
     let method = parse_method(method)?;
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
     let form = target::split(method, target)?;
-    let fields = Fields::gather(raw.headers)?;
+    let fields = Gathered::gather(raw.headers)?;
     if version == Version::Http11 && fields.host.is_none() {
         return Err(Error::new(Status::BAD_REQUEST, "HTTP/1.1 request without Host"));
     }
@@ -128,15 +128,7 @@ fn request<'a>(raw: &httparse::Request<'_, 'a>, limits: &Limits) -> Result<Reque
         },
         expect_continue: version == Version::Http11 && fields.expect_continue,
         body: fields.body(version)?,
-        range: fields.range,
-        if_range: fields.if_range,
-        if_match: fields.if_match,
-        if_none_match: fields.if_none_match,
-        if_modified_since: fields.if_modified_since,
-        if_unmodified_since: fields.if_unmodified_since,
-        accept_encoding: fields.accept_encoding,
-        user_agent: fields.user_agent,
-        referer: fields.referer,
+        fields: fields.fields,
     })
 }
 

@@ -20,7 +20,7 @@ fn if_none_match_and_if_modified_since_give_304() {
             &config,
             &with("/hello.txt", |request| {
                 request.method = method;
-                request.if_none_match = Some(etag);
+                request.fields.if_none_match = Some(etag);
             }),
         );
         assert_eq!(response.status, 304);
@@ -33,14 +33,16 @@ fn if_none_match_and_if_modified_since_give_304() {
         assert_eq!((response.field("Content-Length"), response.field("Content-Type")), (None, None));
         assert!(response.body.is_empty());
     }
-    let since = with("/hello.txt", |request| request.if_modified_since = Some(last_modified));
+    let since = with("/hello.txt", |request| request.fields.if_modified_since = Some(last_modified));
     assert_eq!(get(&root, &config, &since).status, 304);
     let both = with("/hello.txt", |request| {
-        request.if_none_match = Some("\"other\"");
-        request.if_modified_since = Some(last_modified);
+        request.fields.if_none_match = Some("\"other\"");
+        request.fields.if_modified_since = Some(last_modified);
     });
     assert_eq!(get(&root, &config, &both).status, 200);
-    let old = with("/hello.txt", |request| request.if_modified_since = Some("Sun, 06 Nov 1994 08:49:37 GMT"));
+    let old = with("/hello.txt", |request| {
+        request.fields.if_modified_since = Some("Sun, 06 Nov 1994 08:49:37 GMT")
+    });
     assert_eq!(get(&root, &config, &old).status, 200);
 }
 
@@ -50,33 +52,40 @@ fn failed_preconditions_are_412() {
     let (etag, _) = validators_of(&root, "/hello.txt");
     let etag = etag.as_str();
     assert_eq!(
-        get(&root, &config(), &with("/hello.txt", |request| request.if_match = Some("\"other\""))).status,
+        get(&root, &config(), &with("/hello.txt", |request| request.fields.if_match = Some("\"other\"")))
+            .status,
         412
     );
     assert_eq!(
-        get(&root, &config(), &with("/hello.txt", |request| request.if_match = Some(etag))).status,
+        get(&root, &config(), &with("/hello.txt", |request| request.fields.if_match = Some(etag))).status,
         200
     );
     assert_eq!(
-        get(&root, &config(), &with("/hello.txt", |request| request.if_match = Some("*"))).status,
+        get(&root, &config(), &with("/hello.txt", |request| request.fields.if_match = Some("*"))).status,
         200
     );
-    let past =
-        with("/hello.txt", |request| request.if_unmodified_since = Some("Sun, 06 Nov 1994 08:49:37 GMT"));
+    let past = with("/hello.txt", |request| {
+        request.fields.if_unmodified_since = Some("Sun, 06 Nov 1994 08:49:37 GMT")
+    });
     assert_eq!(get(&root, &config(), &past).status, 412);
-    assert_eq!(get(&root, &config(), &with("/missing", |request| request.if_match = Some("*"))).status, 404);
+    assert_eq!(
+        get(&root, &config(), &with("/missing", |request| request.fields.if_match = Some("*"))).status,
+        404
+    );
 }
 
 #[test]
 fn a_single_range_is_206() {
     let root = site();
-    let response = get(&root, &config(), &with("/digits.bin", |request| request.range = Some("bytes=2-4")));
+    let response =
+        get(&root, &config(), &with("/digits.bin", |request| request.fields.range = Some("bytes=2-4")));
     assert_eq!((response.status, response.body.as_slice()), (206, &b"234"[..]));
     assert_eq!(response.field("Content-Range"), Some("bytes 2-4/10"));
     assert_eq!(response.field("Content-Length"), Some("3"));
     assert_eq!(response.field("Content-Type"), Some("application/octet-stream"));
     assert!(response.field("ETag").is_some());
-    let response = get(&root, &config(), &with("/digits.bin", |request| request.range = Some("bytes=-3")));
+    let response =
+        get(&root, &config(), &with("/digits.bin", |request| request.fields.range = Some("bytes=-3")));
     assert_eq!(
         (response.body.as_slice(), response.field("Content-Range")),
         (&b"789"[..], Some("bytes 7-9/10"))
@@ -86,8 +95,11 @@ fn a_single_range_is_206() {
 #[test]
 fn several_ranges_are_multipart() {
     let root = site();
-    let response =
-        get(&root, &config(), &with("/digits.bin", |request| request.range = Some("bytes=8-, 0-1, 1-2")));
+    let response = get(
+        &root,
+        &config(),
+        &with("/digits.bin", |request| request.fields.range = Some("bytes=8-, 0-1, 1-2")),
+    );
     assert_eq!(response.status, 206);
     let content_type = response.field("Content-Type").unwrap();
     let boundary = content_type.strip_prefix("multipart/byteranges; boundary=").unwrap();
@@ -104,10 +116,11 @@ fn several_ranges_are_multipart() {
 #[test]
 fn unsatisfiable_ranges_are_416() {
     let root = site();
-    let response = get(&root, &config(), &with("/digits.bin", |request| request.range = Some("bytes=10-")));
+    let response =
+        get(&root, &config(), &with("/digits.bin", |request| request.fields.range = Some("bytes=10-")));
     assert_eq!(response.status, 416);
     assert_eq!(response.field("Content-Range"), Some("bytes */10"));
-    let response = get(&root, &config(), &with("/empty", |request| request.range = Some("bytes=0-")));
+    let response = get(&root, &config(), &with("/empty", |request| request.fields.range = Some("bytes=0-")));
     assert_eq!((response.status, response.field("Content-Range")), (416, Some("bytes */0")));
 }
 
@@ -120,12 +133,12 @@ fn ranges_are_ignored_when_unusable() {
     for (path, range) in
         [("/digits.bin", "bytes=x-y"), ("/digits.bin", "lines=1-2"), ("/long", seventeen.as_str())]
     {
-        let response = get(&root, &config(), &with(path, |request| request.range = Some(range)));
+        let response = get(&root, &config(), &with(path, |request| request.fields.range = Some(range)));
         assert_eq!((response.status, response.field("Content-Range")), (200, None), "{range}");
     }
     let head = with("/digits.bin", |request| {
         request.method = Method::Head;
-        request.range = Some("bytes=0-1");
+        request.fields.range = Some("bytes=0-1");
     });
     assert_eq!(get(&root, &config(), &head).status, 200);
 }
@@ -139,8 +152,8 @@ fn if_range_decides_between_206_and_200() {
         [(etag, 206), ("\"stale\"", 200), (last_modified, 206), ("Sun, 06 Nov 1994 08:49:37 GMT", 200)]
     {
         let request = with("/digits.bin", |request| {
-            request.range = Some("bytes=0-0");
-            request.if_range = Some(if_range);
+            request.fields.range = Some("bytes=0-0");
+            request.fields.if_range = Some(if_range);
         });
         assert_eq!(get(&root, &config(), &request).status, status, "{if_range}");
     }

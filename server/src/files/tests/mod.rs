@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::http::{BodyKind, Method, Version};
+use crate::http::{BodyKind, Fields, Method, Version};
 
 /// A directory under the system temporary directory, removed on drop.
 pub(super) struct TempRoot(PathBuf);
@@ -69,15 +69,7 @@ pub(super) fn request(path: &str) -> Request<'_> {
         keep_alive: true,
         expect_continue: false,
         body: BodyKind::None,
-        range: None,
-        if_range: None,
-        if_match: None,
-        if_none_match: None,
-        if_modified_since: None,
-        if_unmodified_since: None,
-        accept_encoding: None,
-        user_agent: None,
-        referer: None,
+        fields: Fields::default(),
     }
 }
 

@@ -171,7 +171,7 @@ fn directories_without_index_are_404_unless_listed() {
             .contains(".secret")
     );
     assert_eq!(
-        get(&root, &listing, &with("/noindex/", |request| request.if_none_match = Some("*"))).status,
+        get(&root, &listing, &with("/noindex/", |request| request.fields.if_none_match = Some("*"))).status,
         200
     );
 }
@@ -216,8 +216,9 @@ fn precompressed_siblings_follow_accept_encoding() {
     root.file("app.js", b"plain javascript");
     root.file("app.js.br", b"BR");
     root.file("app.js.gz", b"GZIP");
-    let accepting =
-        |accept_encoding| with("/app.js", move |request| request.accept_encoding = Some(accept_encoding));
+    let accepting = |accept_encoding| {
+        with("/app.js", move |request| request.fields.accept_encoding = Some(accept_encoding))
+    };
 
     let response = get(&root, &config(), &accepting("gzip, deflate, br"));
     assert_eq!(response.body, b"BR");
@@ -248,16 +249,17 @@ fn precompressed_needs_the_original_and_a_regular_sibling() {
     let root = site();
     root.file("only.txt.gz", b"GZIP");
     root.dir("hello.txt.br");
-    let gzip = with("/only.txt", |request| request.accept_encoding = Some("gzip"));
+    let gzip = with("/only.txt", |request| request.fields.accept_encoding = Some("gzip"));
     assert_eq!(get(&root, &config(), &gzip).status, 404);
     let response =
-        get(&root, &config(), &with("/only.txt.gz", |request| request.accept_encoding = Some("gzip")));
+        get(&root, &config(), &with("/only.txt.gz", |request| request.fields.accept_encoding = Some("gzip")));
     assert_eq!(
         (response.field("Content-Type"), response.field("Content-Encoding")),
         (Some("application/gzip"), None)
     );
     assert_eq!(
-        get(&root, &config(), &with("/hello.txt", |request| request.accept_encoding = Some("br"))).body,
+        get(&root, &config(), &with("/hello.txt", |request| request.fields.accept_encoding = Some("br")))
+            .body,
         b"hello, world\n"
     );
 }
@@ -266,7 +268,8 @@ fn precompressed_needs_the_original_and_a_regular_sibling() {
 fn index_files_have_precompressed_siblings_too() {
     let root = site();
     root.file("dir/index.html.gz", b"GZ");
-    let response = get(&root, &config(), &with("/dir/", |request| request.accept_encoding = Some("gzip")));
+    let response =
+        get(&root, &config(), &with("/dir/", |request| request.fields.accept_encoding = Some("gzip")));
     assert_eq!(
         (response.body.as_slice(), response.field("Content-Type")),
         (&b"GZ"[..], Some("text/html; charset=utf-8"))

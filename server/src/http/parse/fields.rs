@@ -3,26 +3,18 @@
 //! whitespace around each value and refused CR, LF and NUL inside one.
 
 use super::target::is_authority;
-use crate::http::{BodyKind, Error, Status, Version};
+use crate::http::{BodyKind, Error, Fields, Status, Version};
 
 /// What the field lines of one head say, gathered in order.
 #[derive(Debug, Default)]
-pub(super) struct Fields<'a> {
+pub(super) struct Gathered<'a> {
     pub host: Option<&'a str>,
     pub connection_close: bool,
     pub connection_keep_alive: bool,
     pub expect_continue: bool,
     content_length: Option<u64>,
     transfer_coding: Codings,
-    pub range: Option<&'a str>,
-    pub if_range: Option<&'a str>,
-    pub if_match: Option<&'a str>,
-    pub if_none_match: Option<&'a str>,
-    pub if_modified_since: Option<&'a str>,
-    pub if_unmodified_since: Option<&'a str>,
-    pub accept_encoding: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
-    pub referer: Option<&'a str>,
+    pub fields: Fields<'a>,
 }
 
 /// The fields we read; every other one is ignored.
@@ -80,15 +72,15 @@ fn is_lowercase_of(name: &[u8], known: &[u8]) -> bool {
     name.len() == known.len() && name.iter().zip(known).fold(0, |diff, (&n, &k)| diff | ((n | 0x20) ^ k)) == 0
 }
 
-impl<'a> Fields<'a> {
-    pub(super) fn gather(headers: &[httparse::Header<'a>]) -> Result<Fields<'a>, Error> {
-        let mut fields = Fields::default();
+impl<'a> Gathered<'a> {
+    pub(super) fn gather(headers: &[httparse::Header<'a>]) -> Result<Gathered<'a>, Error> {
+        let mut gathered = Gathered::default();
         for header in headers {
             if let Some(field) = Field::from_name(header.name) {
-                fields.add(field, header.value)?;
+                gathered.add(field, header.value)?;
             }
         }
-        Ok(fields)
+        Ok(gathered)
     }
 
     fn add(&mut self, field: Field, value: &'a [u8]) -> Result<(), Error> {
@@ -105,19 +97,19 @@ impl<'a> Fields<'a> {
             }
             Field::ContentLength => self.content_length(value)?,
             Field::TransferEncoding => self.transfer_coding.add(value),
-            Field::Range => single(&mut self.range, text(value)?, "Range twice")?,
-            Field::IfRange => single(&mut self.if_range, text(value)?, "If-Range twice")?,
-            Field::IfMatch => single(&mut self.if_match, text(value)?, "If-Match twice")?,
+            Field::Range => single(&mut self.fields.range, text(value)?, "Range twice")?,
+            Field::IfRange => single(&mut self.fields.if_range, text(value)?, "If-Range twice")?,
+            Field::IfMatch => single(&mut self.fields.if_match, text(value)?, "If-Match twice")?,
             Field::IfModifiedSince => {
-                single(&mut self.if_modified_since, text(value)?, "If-Modified-Since twice")?
+                single(&mut self.fields.if_modified_since, text(value)?, "If-Modified-Since twice")?
             }
             Field::IfUnmodifiedSince => {
-                single(&mut self.if_unmodified_since, text(value)?, "If-Unmodified-Since twice")?
+                single(&mut self.fields.if_unmodified_since, text(value)?, "If-Unmodified-Since twice")?
             }
-            Field::IfNoneMatch => first(&mut self.if_none_match, text(value)?),
-            Field::AcceptEncoding => first(&mut self.accept_encoding, text(value)?),
-            Field::UserAgent => first(&mut self.user_agent, text(value)?),
-            Field::Referer => first(&mut self.referer, text(value)?),
+            Field::IfNoneMatch => first(&mut self.fields.if_none_match, text(value)?),
+            Field::AcceptEncoding => first(&mut self.fields.accept_encoding, text(value)?),
+            Field::UserAgent => first(&mut self.fields.user_agent, text(value)?),
+            Field::Referer => first(&mut self.fields.referer, text(value)?),
         }
         Ok(())
     }
@@ -256,9 +248,9 @@ fn bad_request(reason: &'static str) -> Error {
 mod tests {
     use super::*;
 
-    fn gather(lines: &[(&'static str, &'static [u8])]) -> Result<Fields<'static>, Error> {
+    fn gather(lines: &[(&'static str, &'static [u8])]) -> Result<Gathered<'static>, Error> {
         let headers: Vec<_> = lines.iter().map(|&(name, value)| httparse::Header { name, value }).collect();
-        Fields::gather(&headers)
+        Gathered::gather(&headers)
     }
 
     fn body(lines: &[(&'static str, &'static [u8])], version: Version) -> Result<BodyKind, u16> {
@@ -273,7 +265,7 @@ mod tests {
     fn names_are_case_insensitive() {
         let fields = gather(&[("hOsT", b"a"), ("RANGE", b"bytes=0-1"), ("x-host", b"b")]).unwrap();
         assert_eq!(fields.host, Some("a"));
-        assert_eq!(fields.range, Some("bytes=0-1"));
+        assert_eq!(fields.fields.range, Some("bytes=0-1"));
     }
 
     #[test]
@@ -362,10 +354,10 @@ mod tests {
             ("Referer", b"/x"),
         ])
         .unwrap();
-        assert_eq!(fields.if_none_match, Some("\"a\""));
-        assert_eq!(fields.accept_encoding, Some("gzip"));
-        assert_eq!(fields.user_agent, Some("one"));
-        assert_eq!(fields.referer, Some("/x"));
+        assert_eq!(fields.fields.if_none_match, Some("\"a\""));
+        assert_eq!(fields.fields.accept_encoding, Some("gzip"));
+        assert_eq!(fields.fields.user_agent, Some("one"));
+        assert_eq!(fields.fields.referer, Some("/x"));
     }
 
     #[test]

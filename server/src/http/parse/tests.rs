@@ -39,7 +39,7 @@ fn simple_get() {
     assert_eq!(request.path, "/a/b");
     assert_eq!(request.query, Some("c=d"));
     assert_eq!(request.host, Some("example.com"));
-    assert_eq!(request.user_agent, Some("curl/8"));
+    assert_eq!(request.fields.user_agent, Some("curl/8"));
     assert!(request.keep_alive);
     assert!(!request.expect_continue);
     assert_eq!(request.body, BodyKind::None);
@@ -51,14 +51,14 @@ fn kept_fields_are_trimmed_raw_values() {
 If-None-Match: W/\"x\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
 If-Unmodified-Since: Mon, 07 Nov 1994 08:49:37 GMT\r\nAccept-Encoding: br, gzip\r\nReferer: http://r/\r\n\r\n";
     let request = request(buf);
-    assert_eq!(request.range, Some("bytes=0-9"));
-    assert_eq!(request.if_range, Some("\"e\""));
-    assert_eq!(request.if_match, Some("\"a\", \"b\""));
-    assert_eq!(request.if_none_match, Some("W/\"x\""));
-    assert_eq!(request.if_modified_since, Some("Sun, 06 Nov 1994 08:49:37 GMT"));
-    assert_eq!(request.if_unmodified_since, Some("Mon, 07 Nov 1994 08:49:37 GMT"));
-    assert_eq!(request.accept_encoding, Some("br, gzip"));
-    assert_eq!(request.referer, Some("http://r/"));
+    assert_eq!(request.fields.range, Some("bytes=0-9"));
+    assert_eq!(request.fields.if_range, Some("\"e\""));
+    assert_eq!(request.fields.if_match, Some("\"a\", \"b\""));
+    assert_eq!(request.fields.if_none_match, Some("W/\"x\""));
+    assert_eq!(request.fields.if_modified_since, Some("Sun, 06 Nov 1994 08:49:37 GMT"));
+    assert_eq!(request.fields.if_unmodified_since, Some("Mon, 07 Nov 1994 08:49:37 GMT"));
+    assert_eq!(request.fields.accept_encoding, Some("br, gzip"));
+    assert_eq!(request.fields.referer, Some("http://r/"));
 }
 
 #[test]
