@@ -372,6 +372,25 @@ fn a_directory_without_index_is_not_found_unless_listed() {
     assert_eq!(get(server.addr(), "/", "").status, 200);
 }
 
+#[test]
+fn a_listing_shows_symlinks_as_what_they_serve() {
+    let site = site();
+    let outside = TempDir::new("http-listing-outside");
+    outside.file("secret.txt", "outside");
+    site.file("list/target.txt", "12345").symlink("list/inner-link.txt", "target.txt");
+    site.symlink("list/outer-link.txt", outside.join("secret.txt"));
+    let mut config = Config::new(site.path());
+    config.files.listing = true;
+    let server = TestServer::start(config);
+    let html = get(server.addr(), "/list/", "").text();
+    // A symlink inside the root is served, so it is listed, as the file it leads to.
+    assert!(html.contains("inner-link.txt"), "{html}");
+    assert_eq!(get(server.addr(), "/list/inner-link.txt", "").text(), "12345");
+    // One that leads out is refused; the listing shows nothing of its target.
+    assert_eq!(get(server.addr(), "/list/outer-link.txt", "").status, 404);
+    assert!(!html.contains("secret"), "{html}");
+}
+
 fn compressed_site() -> TempDir {
     let site = TempDir::new("http-precompressed");
     site.file("x.js", "console.log('identity');\n")

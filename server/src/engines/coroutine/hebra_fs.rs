@@ -1,26 +1,30 @@
 //! [`Fs`] on `hebra::fs`: opens and reads that stay on the worker when the kernel can
 //! answer from its caches, and move to the helper pool (the coroutine parks) when it
-//! would wait for the disk.
+//! would wait for the disk. Listings, rare and a walk of the disk anyway, run
+//! [`StdFs`]'s on the pool, so every engine lists a directory the same way.
 
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use hebra::fs::{Dir, File};
 
-use crate::files::{DirEntry, Fs, Metadata};
+use crate::files::{DirEntry, Fs, Metadata, StdFs};
 
 #[derive(Debug)]
 pub(super) struct HebraFs {
     root: Dir,
     /// Refuse symlinks out of the root (`RESOLVE_BENEATH`).
     beneath: bool,
+    listings: Arc<StdFs>,
 }
 
 impl HebraFs {
     pub(super) fn open(root: &Path, follow_symlinks: bool) -> io::Result<HebraFs> {
-        let root = Dir::open(root)
-            .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", root.display())))?;
-        Ok(HebraFs { root, beneath: !follow_symlinks })
+        let with_path = |err: io::Error| io::Error::new(err.kind(), format!("{}: {err}", root.display()));
+        let listings = Arc::new(StdFs::new(root, follow_symlinks).map_err(with_path)?);
+        let root = Dir::open(root).map_err(with_path)?;
+        Ok(HebraFs { root, beneath: !follow_symlinks, listings })
     }
 }
 
@@ -41,10 +45,7 @@ impl Fs for HebraFs {
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        let entries = self.root.read_dir(or_root(path))?;
-        Ok(entries
-            .into_iter()
-            .map(|entry| DirEntry { metadata: entry.metadata.as_ref().map(Metadata::from), name: entry.name })
-            .collect())
+        let (listings, path) = (self.listings.clone(), path.to_owned());
+        hebra::unblock(move || listings.read_dir(&path))
     }
 }
