@@ -145,6 +145,7 @@ fn idle_connections_are_closed() {
     let (site, _) = site();
     let mut config = Config::new(site.path());
     config.idle_timeout = Duration::from_secs(1);
+    config.header_timeout = Duration::from_secs(1);
     let server = TestServer::start(config);
     let mut silent = Conn::connect(server.addr());
     let mut done = Conn::connect(server.addr());
@@ -153,6 +154,46 @@ fn idle_connections_are_closed() {
     // Both must end, eventually: the read bound is far above the timeout.
     done.expect_closed();
     silent.expect_closed();
+}
+
+#[test]
+fn a_new_connection_that_sends_nothing_is_closed_by_the_header_timeout() {
+    let (site, _) = site();
+    let mut config = Config::new(site.path());
+    config.header_timeout = Duration::from_secs(1);
+    config.idle_timeout = Duration::from_secs(3600);
+    let server = TestServer::start(config);
+    // Silent sockets must not hold permits for the (long) keep-alive timeout.
+    Conn::connect(server.addr()).expect_closed();
+}
+
+#[test]
+fn a_trickled_body_is_cut_off_by_the_header_timeout() {
+    let (site, _) = site();
+    let mut config = Config::new(site.path());
+    config.header_timeout = Duration::from_secs(1);
+    config.idle_timeout = Duration::from_secs(3600);
+    let server = TestServer::start(config);
+    let mut stream = connect(server.addr());
+    stream.write_all(b"POST /a.txt HTTP/1.1\r\nHost: l\r\nContent-Length: 1000\r\n\r\n").unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let started = Instant::now();
+    let mut received = Vec::new();
+    while started.elapsed() < HANG_BOUND {
+        let mut buf = [0; 1024];
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        if stream.write_all(b"x").is_err() {
+            break;
+        }
+    }
+    assert!(started.elapsed() < HANG_BOUND, "the trickled body was never cut off");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
 }
 
 #[test]
@@ -260,9 +301,11 @@ fn the_access_log_has_a_combined_line_per_request() {
         lines.iter().find(|line| line.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in\n{text}"))
     };
     assert!(find("\"GET /a.txt HTTP/1.1\" 200 13 ").ends_with(" \"-\" \"hebra-test/1.0\""));
-    assert!(find("\"GET /missing HTTP/1.1\" 404 ").ends_with(" \"http://example.com/x\" \"hebra-test/1.0\""));
+    assert!(
+        find("\"GET /missing HTTP/1.1\" 404 14 ").ends_with(" \"http://example.com/x\" \"hebra-test/1.0\"")
+    );
     assert!(find("\"HEAD /a.txt HTTP/1.1\" 200 0 ").ends_with(" \"-\" \"hebra-test/1.0\""));
-    assert!(find("\"-\" 400 ").ends_with(" \"-\" \"-\""));
+    assert!(find("\"-\" 400 16 ").ends_with(" \"-\" \"-\""));
 }
 
 #[test]

@@ -76,13 +76,17 @@ impl Connection<'_> {
     fn run(&mut self, input: &mut Input) -> io::Result<Close> {
         let config = &self.shared.config;
         let max_input = config.limits.max_head + 1;
+        // A new connection owes a request within the header timeout; only one that
+        // has been served may idle for the (longer) keep-alive timeout. Otherwise
+        // silent sockets could hold every permit of the connection cap.
+        let mut wait = config.header_timeout;
         loop {
             if input.pending().is_empty() {
                 self.set_busy(false);
                 if self.shared.shutdown.is_requested() {
                     return Ok(Close::Now);
                 }
-                self.stream.set_read_timeout(Some(config.idle_timeout))?;
+                self.stream.set_read_timeout(Some(wait))?;
                 match input.fill(&self.stream, max_input) {
                     Ok(0) => return Ok(Close::Now),
                     Ok(_) => {}
@@ -112,6 +116,7 @@ impl Connection<'_> {
                     Err(err) => return Err(err),
                 }
             };
+            wait = config.idle_timeout;
             input.consume(exchange.consumed);
             input.extend(&exchange.carry);
             if let Some(close) = exchange.close {
@@ -140,7 +145,8 @@ impl Connection<'_> {
         let response =
             files::respond(&self.shared.fs, &self.shared.config.files, request, keep_alive, &mut self.out);
         let status = response.status;
-        let sent = self.send(response);
+        let head_only = request.method == Method::Head;
+        let sent = self.send(response, head_only);
         self.log(Some(request), status, sent.as_ref().map_or(0, |&n| n));
         sent?;
         Ok(Exchange { consumed, carry, close: (!keep_alive).then_some(Close::Now) })
@@ -168,13 +174,22 @@ impl Connection<'_> {
         if done {
             return Ok(Ok((used, Vec::new())));
         }
-        self.stream.set_read_timeout(Some(self.shared.config.idle_timeout))?;
+        // The body is bounded in time as the head is: a client trickling it byte by
+        // byte must not hold the connection longer than one slow head could.
+        let deadline = Instant::now() + self.shared.config.header_timeout;
         let mut scratch = vec![0; INITIAL_BUFFER];
         loop {
-            let n = (&self.stream).read(&mut scratch)?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Err(Status::REQUEST_TIMEOUT));
             }
+            self.stream.set_read_timeout(Some(left))?;
+            let n = match (&self.stream).read(&mut scratch) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => n,
+                Err(err) if is_timeout(&err) => return Ok(Err(Status::REQUEST_TIMEOUT)),
+                Err(err) => return Err(err),
+            };
             match body.feed(&scratch[..n]) {
                 Ok((used_now, true)) => return Ok(Ok((pending.len(), scratch[used_now..n].to_vec()))),
                 Ok((_, false)) => {}
@@ -195,9 +210,14 @@ impl Connection<'_> {
     }
 
     /// Sends the head in `out` and the body; returns the body bytes sent.
-    fn send(&mut self, response: Response<File>) -> io::Result<u64> {
+    fn send(&mut self, response: Response<File>, head_only: bool) -> io::Result<u64> {
+        let mut body_len = response.body_len;
         match response.body {
             Body::Empty => {
+                // An error page comes whole in `out`, its text after the head.
+                if !head_only && response.status.code() >= 300 {
+                    body_len = (self.out.len() - head_end(&self.out)) as u64;
+                }
                 (&self.stream).write_all(&self.out)?;
             }
             Body::Bytes(bytes) => {
@@ -213,7 +233,10 @@ impl Connection<'_> {
                 (&self.stream).write_all(&trailer)?;
             }
         }
-        Ok(response.body_len)
+        if self.out.capacity() > KEPT_BUFFER {
+            self.out = Vec::new();
+        }
+        Ok(body_len)
     }
 
     /// Sends what `out` holds, then `len` bytes of `file` from `offset`; leaves `out`
@@ -225,9 +248,6 @@ impl Connection<'_> {
             read_exact_at(file, &mut self.out[start..], offset)?;
             (&self.stream).write_all(&self.out)?;
             self.out.clear();
-            if self.out.capacity() > KEPT_BUFFER {
-                self.out = Vec::new();
-            }
             return Ok(());
         }
         // TCP_CORK (nginx's `tcp_nopush`): the head leaves in one segment with the
