@@ -15,7 +15,7 @@ use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hebra::chan::{self, Sender};
 
@@ -93,14 +93,23 @@ impl AccessLog {
         AccessLogSender { lines: self.lines.clone() }
     }
 
-    /// Waits until every line sent so far is written. Senders still alive elsewhere
-    /// keep the writer running; it then stops when they are dropped.
-    pub fn finish(mut self) {
+    /// Waits until every line sent so far is written, for at most `patience`: a log
+    /// target that blocks (a pipe nobody reads, a hung network mount) must not keep a
+    /// shutting-down server alive. Senders still alive elsewhere keep the writer
+    /// running; it then stops when they are dropped.
+    pub fn finish(mut self, patience: Duration) {
         let writer = self.writer.take();
         drop(self);
-        if let Some(writer) = writer {
-            let _ = writer.join();
+        let Some(writer) = writer else { return };
+        let deadline = Instant::now() + patience;
+        while !writer.is_finished() {
+            if Instant::now() >= deadline {
+                tracing::warn!("the access log writer is stuck; exiting without its last lines");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
+        let _ = writer.join();
     }
 }
 
@@ -139,16 +148,15 @@ fn format_entry(entry: &Entry<'_, '_>, now: SystemTime) -> String {
     line
 }
 
-/// Client-supplied text, with `"`, `\` and control characters as `\xHH` (nginx's
-/// escaping), so a line can never be split or forged.
+/// Client-supplied text, with `"`, `\\`, control bytes and every byte outside ASCII as
+/// `\xHH` (nginx's escaping), so a line can never be split, forged or reordered on a
+/// terminal (a right-to-left override, say).
 fn escape(line: &mut String, text: &str) {
-    for c in text.chars() {
-        if c == '"' || c == '\\' || c.is_control() {
-            for byte in c.to_string().bytes() {
-                let _ = write!(line, "\\x{byte:02X}");
-            }
+    for byte in text.bytes() {
+        if byte == b'"' || byte == b'\\' || !(0x20..0x7f).contains(&byte) {
+            let _ = write!(line, "\\x{byte:02X}");
         } else {
-            line.push(c);
+            line.push(char::from(byte));
         }
     }
 }
@@ -203,8 +211,8 @@ mod tests {
     #[test]
     fn client_text_cannot_break_a_line() {
         let mut line = String::new();
-        escape(&mut line, "a\"b\\c\nd\u{7f}é");
-        assert_eq!(line, "a\\x22b\\x5Cc\\x0Ad\\x7Fé");
+        escape(&mut line, "a\"b\\c\nd\u{7f}é\u{202e}");
+        assert_eq!(line, "a\\x22b\\x5Cc\\x0Ad\\x7F\\xC3\\xA9\\xE2\\x80\\xAE");
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub(crate) fn run(config: Config, listeners: Vec<TcpListener>, shutdown: Shutdow
     let runtime = hebra::Builder::new().workers(config.worker_count()).build()?;
     let fs = HebraFs::open(&config.root, config.files.follow_symlinks)?;
     let log = config.access_log.as_ref().map(AccessLog::start).transpose()?;
+    let shutdown_timeout = config.shutdown_timeout;
     let permits = chan::bounded(config.max_connections.max(1));
     for _ in 0..config.max_connections.max(1) {
         let _ = permits.0.try_send(());
@@ -75,7 +76,7 @@ pub(crate) fn run(config: Config, listeners: Vec<TcpListener>, shutdown: Shutdow
     // Unwinds the idle connections and anything past the deadline (step 3).
     drop(runtime);
     if let Some(log) = log {
-        log.finish();
+        log.finish(shutdown_timeout);
     }
     served
 }
