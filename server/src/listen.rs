@@ -12,7 +12,15 @@ const BACKLOG: i32 = 1024;
 /// `count` listeners on one address with `SO_REUSEPORT`, so the kernel hashes each
 /// new connection to exactly one of them: no thundering herd, no shared accept lock.
 /// With port 0 the first picks the port and the rest join it.
+///
+/// `SO_REUSEPORT` would also let a second server of the same user join the group
+/// silently and take part of the connections; a probe bound without it first makes an
+/// address in use an error, as it is for any server. (A port that another server
+/// binds in the instant between the probe and the group still slips through.)
 pub(crate) fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    if count > 1 && addr.port() != 0 {
+        drop(listener(addr, false)?);
+    }
     let first = listener(addr, count > 1)?;
     let addr = first.local_addr()?;
     let mut listeners = vec![first];

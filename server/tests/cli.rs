@@ -347,3 +347,17 @@ fn running_out_of_descriptors_pauses_accepting_and_recovers() {
     serve.signal(libc::SIGINT);
     assert_eq!(serve.wait().code(), Some(0));
 }
+
+#[test]
+fn a_second_server_on_the_same_address_is_refused() {
+    let site = Site::new();
+    let mut first = Serve::start(&[site.path(), "--addr", "127.0.0.1:0", "--workers", "2"]);
+    let addr = first.listening().to_string();
+    // SO_REUSEPORT must not let another server join the first one's listeners.
+    let second = run(&[site.path(), "--addr", &addr, "--workers", "2"]);
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("Address already in use"), "{stderr}");
+    first.signal(libc::SIGINT);
+    assert_eq!(first.wait().code(), Some(0));
+}
