@@ -72,7 +72,13 @@ impl Fs for StdFs {
         let mut entries = Vec::new();
         for entry in fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))? {
             let entry = entry?;
-            let metadata = self.entry_metadata(path, &entry);
+            let metadata = match self.entry_metadata(path, &entry) {
+                Ok(metadata) => Some(metadata),
+                // What a request would be refused (a symlink out of the root or to
+                // nothing) is not listed.
+                Err(error) if is_refusal(&error) => continue,
+                Err(_) => None,
+            };
             entries.push(DirEntry { name: entry.file_name(), metadata });
         }
         Ok(entries)
@@ -83,19 +89,19 @@ impl StdFs {
     /// The metadata of a listed entry as a request for it would see it: a symlink is
     /// described by its target, resolved from the root under the same rule as
     /// [`Fs::open`], so nothing is shown of a file outside the root.
-    fn entry_metadata(&self, dir: &Path, entry: &fs::DirEntry) -> Option<Metadata> {
+    fn entry_metadata(&self, dir: &Path, entry: &fs::DirEntry) -> io::Result<Metadata> {
         // `DirEntry::metadata` does not follow symlinks (`fstatat` relative to the
         // listed directory's descriptor).
-        let metadata = entry.metadata().ok()?;
+        let metadata = entry.metadata()?;
         if !metadata.file_type().is_symlink() {
-            return Some(Metadata::from(&metadata));
+            return Ok(Metadata::from(&metadata));
         }
         // `O_PATH`: the target is not opened for reading, so no device driver runs.
         // Resolved by path from the root: if `dir` moved since it was listed, this
         // describes whatever is there now, still beneath the root.
         let how = OpenHow { beneath: !self.follow_symlinks, cached_only: false };
-        let target = metadata_at(Some(self.root.as_fd()), &dir.join(entry.file_name()), how, true).ok()?;
-        Some(Metadata::from(&target))
+        let target = metadata_at(Some(self.root.as_fd()), &dir.join(entry.file_name()), how, true)?;
+        Ok(Metadata::from(&target))
     }
 }
 
@@ -186,18 +192,22 @@ mod tests {
         symlink(outside.path().join("secret"), root.path().join("d/out")).unwrap();
         symlink("missing", root.path().join("d/dangling")).unwrap();
 
-        let expected = |out| {
-            vec![
-                ("dangling".to_string(), None),
-                ("f".to_string(), Some(FileKind::File)),
-                ("out".to_string(), out),
+        // Symlinks a request would be refused (out of the root, or to nothing) are
+        // left out.
+        let expected = |follow_symlinks| {
+            let mut names = vec![("f".to_string(), Some(FileKind::File))];
+            if follow_symlinks {
+                names.push(("out".to_string(), Some(FileKind::File)));
+            }
+            names.extend([
                 ("sub".to_string(), Some(FileKind::Dir)),
                 ("to_dir".to_string(), Some(FileKind::Dir)),
                 ("to_file".to_string(), Some(FileKind::File)),
-            ]
+            ]);
+            names
         };
-        assert_eq!(names(root.fs(false).read_dir(Path::new("d")).unwrap()), expected(None));
-        assert_eq!(names(root.fs(true).read_dir(Path::new("d")).unwrap()), expected(Some(FileKind::File)));
+        assert_eq!(names(root.fs(false).read_dir(Path::new("d")).unwrap()), expected(false));
+        assert_eq!(names(root.fs(true).read_dir(Path::new("d")).unwrap()), expected(true));
         assert_eq!(
             names(root.fs(false).read_dir(Path::new("")).unwrap()),
             vec![("d".to_string(), Some(FileKind::Dir))]

@@ -23,8 +23,10 @@ pub(super) struct Validators {
     /// alone would claim a strength it lacks.
     pub(super) etag: Option<ETag>,
     /// Whole seconds since the epoch; `None` without a modification time (or one
-    /// outside 1970..10000).
+    /// outside 1970..10000), never later than now.
     pub(super) modified: Option<u64>,
+    /// `modified` is at least a second old, so it may serve in `If-Range`.
+    strong_date: bool,
 }
 
 /// A strong entity-tag: `"<len>-<mtime secs>-<mtime nanos>[-br|-gz]"`, in hex.
@@ -53,6 +55,12 @@ pub(super) enum Precondition {
 impl Validators {
     /// The validators of a file with `metadata`, served with `encoding`.
     pub(super) fn new(metadata: &Metadata, encoding: Option<Encoding>) -> Validators {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |now| now.as_secs());
+        Validators::at(metadata, encoding, now)
+    }
+
+    /// As [`new`](Self::new), for a response dated `now` (seconds since the epoch).
+    fn at(metadata: &Metadata, encoding: Option<Encoding>, now: u64) -> Validators {
         let since_epoch = metadata.modified.and_then(|modified| modified.duration_since(UNIX_EPOCH).ok());
         let since_epoch = since_epoch.filter(|since_epoch| since_epoch.as_secs() < YEAR_10000);
         Validators {
@@ -62,7 +70,12 @@ impl Validators {
                 nanos: since_epoch.subsec_nanos(),
                 encoding,
             }),
-            modified: since_epoch.map(|since_epoch| since_epoch.as_secs()),
+            // A modification time in the future is sent as now (RFC 9110 section
+            // 8.8.2.1: never later than `Date`).
+            modified: since_epoch.map(|since_epoch| since_epoch.as_secs().min(now)),
+            // Section 8.8.2.2: a date is a strong validator only if it is at least a
+            // second before `Date`; the file may change again within the second.
+            strong_date: since_epoch.is_some_and(|since_epoch| since_epoch.as_secs() < now),
         }
     }
 
@@ -104,7 +117,7 @@ impl Validators {
         } else if if_range.starts_with('"') {
             self.etag.is_some_and(|etag| display_eq(etag, if_range))
         } else {
-            parse_date(if_range).is_some_and(|date| self.modified == Some(date))
+            self.strong_date && parse_date(if_range).is_some_and(|date| self.modified == Some(date))
         }
     }
 

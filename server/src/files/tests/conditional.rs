@@ -146,6 +146,10 @@ fn ranges_are_ignored_when_unusable() {
 #[test]
 fn if_range_decides_between_206_and_200() {
     let root = site();
+    // A date is a validator for If-Range only once it is a second old.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let file = std::fs::File::options().write(true).open(root.path().join("digits.bin")).unwrap();
+    file.set_modified(an_hour_ago).unwrap();
     let (etag, last_modified) = validators_of(&root, "/digits.bin");
     let (etag, last_modified) = (etag.as_str(), last_modified.as_str());
     for (if_range, status) in
@@ -174,4 +178,27 @@ fn files_without_mtime_have_no_validators() {
     let response = table_exchange("/f", &config(), vec![("f", Ok(file))]);
     assert_eq!(response.status, 200);
     assert_eq!((response.field("ETag"), response.field("Last-Modified")), (None, None));
+}
+
+#[test]
+fn a_date_in_the_same_second_is_too_weak_for_if_range() {
+    let root = site();
+    let (_, last_modified) = validators_of(&root, "/digits.bin");
+    let request = with("/digits.bin", |request| {
+        request.fields.range = Some("bytes=0-0");
+        request.fields.if_range = Some(&last_modified);
+    });
+    // The file was written just now: its date may not tell two versions apart.
+    assert_eq!(get(&root, &config(), &request).status, 200);
+}
+
+#[test]
+fn a_modification_time_in_the_future_is_sent_as_now() {
+    let root = site();
+    let future = std::time::SystemTime::now() + std::time::Duration::from_secs(10 * 365 * 86_400);
+    let file = std::fs::File::options().write(true).open(root.path().join("digits.bin")).unwrap();
+    file.set_modified(future).unwrap();
+    let (_, last_modified) = validators_of(&root, "/digits.bin");
+    let sent = httpdate::parse_http_date(&last_modified).unwrap();
+    assert!(sent <= std::time::SystemTime::now(), "Last-Modified {last_modified} is later than now");
 }
