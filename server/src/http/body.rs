@@ -17,7 +17,8 @@
 //!
 //! The limit counts content: `Content-Length`, or the sum of the chunk sizes, which is
 //! refused \[413\] as soon as a chunk-size line announces more than the limit allows.
-//! Framing overhead is bounded per line, not in total.
+//! Framing is bounded per line and, at [`MAX_FRAMING`] bytes, in total \[413\]: a body
+//! of one-byte chunks with long extensions must not cost far more than its content.
 
 use super::{BodyKind, Error, Status};
 
@@ -25,6 +26,8 @@ use super::{BodyKind, Error, Status};
 const MAX_CHUNK_LINE: usize = 4096;
 /// Longest trailer section, every CRLF included.
 const MAX_TRAILERS: usize = 8192;
+/// Most bytes of chunked framing (size lines, CRLFs, trailers) in one body.
+const MAX_FRAMING: u64 = 64 * 1024;
 /// A `u64` holds 16 hex digits.
 const MAX_SIZE_DIGITS: u8 = 16;
 
@@ -34,6 +37,8 @@ pub struct BodyDiscard {
     state: State,
     /// Content bytes still allowed: `max` less the chunk sizes announced so far.
     allowance: u64,
+    /// Bytes of any kind still allowed: content and [`MAX_FRAMING`].
+    total_allowance: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -92,7 +97,7 @@ impl BodyDiscard {
             BodyKind::Length(len) => State::Length(len),
             BodyKind::Chunked => State::SizeLine(SizeLine::default()),
         };
-        Ok(BodyDiscard { state, allowance: max })
+        Ok(BodyDiscard { state, allowance: max, total_allowance: max.saturating_add(MAX_FRAMING) })
     }
 
     /// Feeds the bytes that follow; returns how many belong to the body (the rest is
@@ -103,12 +108,18 @@ impl BodyDiscard {
     pub fn feed(&mut self, input: &[u8]) -> Result<(usize, bool), Error> {
         let mut used = 0;
         while used < input.len() && !self.is_done() {
-            used += self.step(&input[used..]).inspect_err(|&error| self.state = State::Failed(error))?;
+            let step = self.step(&input[used..]).and_then(|n| self.count(n));
+            used += step.inspect_err(|&error| self.state = State::Failed(error))?;
         }
         if let State::Failed(error) = self.state {
             return Err(error);
         }
         Ok((used, self.is_done()))
+    }
+
+    fn count(&mut self, n: usize) -> Result<usize, Error> {
+        self.total_allowance = self.total_allowance.checked_sub(n as u64).ok_or_else(too_large)?;
+        Ok(n)
     }
 
     /// Whether the whole body has been consumed.
@@ -393,5 +404,19 @@ A \t;x\r\n0123456789\r\n000;last\r\nTrailer: yes\r\nOther:\tx\r\n\r\n";
         assert_eq!(discard.feed(b"").unwrap_err().status, Status::BAD_REQUEST);
         assert_eq!(discard.feed(b"0\r\n\r\n").unwrap_err().status, Status::BAD_REQUEST);
         assert!(!discard.is_done());
+    }
+
+    #[test]
+    fn framing_is_bounded_in_total() {
+        let mut body = BodyDiscard::new(BodyKind::Chunked, 64 * 1024).unwrap();
+        let chunk = format!("1;{}\r\nx\r\n", "e".repeat(4000));
+        let mut result = Ok((0, false));
+        for _ in 0..100 {
+            result = body.feed(chunk.as_bytes());
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result.unwrap_err().status, Status::CONTENT_TOO_LARGE);
     }
 }

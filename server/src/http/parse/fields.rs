@@ -97,19 +97,19 @@ impl<'a> Gathered<'a> {
             }
             Field::ContentLength => self.content_length(value)?,
             Field::TransferEncoding => self.transfer_coding.add(value),
-            Field::Range => single(&mut self.fields.range, text(value)?, "Range twice")?,
+            Field::Range => single(&mut self.fields.range, lenient(value), "Range twice")?,
             Field::IfRange => single(&mut self.fields.if_range, text(value)?, "If-Range twice")?,
             Field::IfMatch => single(&mut self.fields.if_match, text(value)?, "If-Match twice")?,
             Field::IfModifiedSince => {
-                single(&mut self.fields.if_modified_since, text(value)?, "If-Modified-Since twice")?
+                single(&mut self.fields.if_modified_since, lenient(value), "If-Modified-Since twice")?
             }
             Field::IfUnmodifiedSince => {
-                single(&mut self.fields.if_unmodified_since, text(value)?, "If-Unmodified-Since twice")?
+                single(&mut self.fields.if_unmodified_since, lenient(value), "If-Unmodified-Since twice")?
             }
-            Field::IfNoneMatch => first(&mut self.fields.if_none_match, text(value)?),
-            Field::AcceptEncoding => first(&mut self.fields.accept_encoding, text(value)?),
-            Field::UserAgent => first(&mut self.fields.user_agent, text(value)?),
-            Field::Referer => first(&mut self.fields.referer, text(value)?),
+            Field::IfNoneMatch => first(&mut self.fields.if_none_match, lenient(value)),
+            Field::AcceptEncoding => first(&mut self.fields.accept_encoding, lenient(value)),
+            Field::UserAgent => first(&mut self.fields.user_agent, lenient(value)),
+            Field::Referer => first(&mut self.fields.referer, lenient(value)),
         }
         Ok(())
     }
@@ -212,17 +212,36 @@ fn text(value: &[u8]) -> Result<&str, Error> {
     std::str::from_utf8(value).map_err(|_| bad_request("header field value is not UTF-8"))
 }
 
-/// A field that may occur once.
-fn single<'a>(slot: &mut Option<&'a str>, value: &'a str, twice: &'static str) -> Result<(), Error> {
-    match slot.replace(value) {
-        Some(_) => Err(bad_request(twice)),
-        None => Ok(()),
-    }
+/// A value RFC 9110 allows to hold obs-text (bytes over 0x7F) and the server may
+/// ignore when it cannot read it: `None` for one that is not UTF-8. Ignoring is safe
+/// for these: an unreadable `Range` or date is ignored by the RFC's own rules, our
+/// entity-tags are ASCII so an unreadable `If-None-Match` could not match, and the
+/// others only choose an encoding or feed the log. (`If-Match` and `If-Range` must
+/// not be ignored, since that would serve what the client asked not to get: they stay
+/// errors.)
+fn lenient(value: &[u8]) -> Option<&str> {
+    std::str::from_utf8(value).ok()
 }
 
-/// A field whose first line is the one we keep.
-fn first<'a>(slot: &mut Option<&'a str>, value: &'a str) {
-    slot.get_or_insert(value);
+/// A field that may occur once.
+fn single<'a>(
+    slot: &mut Option<&'a str>,
+    value: impl Into<Option<&'a str>>,
+    twice: &'static str,
+) -> Result<(), Error> {
+    let value = value.into();
+    if slot.is_some() {
+        return Err(bad_request(twice));
+    }
+    *slot = value;
+    Ok(())
+}
+
+/// A field whose first readable line is the one we keep.
+fn first<'a>(slot: &mut Option<&'a str>, value: Option<&'a str>) {
+    if let Some(value) = value {
+        slot.get_or_insert(value);
+    }
 }
 
 fn decimal(digits: &[u8]) -> Option<u64> {
@@ -361,9 +380,18 @@ mod tests {
     }
 
     #[test]
-    fn kept_fields_must_be_utf8_and_others_need_not() {
-        assert!(gather(&[("User-Agent", b"caf\xc3\xa9")]).is_ok());
-        assert_eq!(gather(&[("User-Agent", b"caf\xe9")]).unwrap_err().status, Status::BAD_REQUEST);
-        assert!(gather(&[("X-Latin1", b"caf\xe9")]).is_ok());
+    fn values_that_are_not_utf8_are_ignored_where_that_is_safe() {
+        let fields = gather(&[("User-Agent", b"caf\xc3\xa9")]).unwrap();
+        assert_eq!(fields.fields.user_agent, Some("café"));
+        for name in
+            ["User-Agent", "Referer", "Accept-Encoding", "If-None-Match", "Range", "If-Modified-Since"]
+        {
+            let fields = gather(&[(name, b"caf\xe9"), ("X-Latin1", b"caf\xe9")]).unwrap();
+            assert!(format!("{:?}", fields.fields).matches("Some").count() == 0, "{name}");
+        }
+        // Ignoring these would serve what the client asked not to get.
+        for name in ["If-Match", "If-Range"] {
+            assert_eq!(gather(&[(name, b"\"caf\xe9\"")]).unwrap_err().status, Status::BAD_REQUEST, "{name}");
+        }
     }
 }
