@@ -122,6 +122,34 @@ pub(crate) fn on_worker_stack<R>(f: impl FnOnce() -> R + Send) -> Option<R> {
     })
 }
 
+/// Bytes of the running coroutine's stack kept below the frame of [`shrink_stack`]:
+/// the frames of the switch to the worker's stack, in use while the pages below go.
+/// They are a few hundred bytes (no large locals on that path).
+const SHRINK_MARGIN: usize = 1024;
+
+/// Gives back the pages of the running coroutine's stack below the caller's frame; see
+/// [`crate::coroutine::shrink_stack`]. Returns the bytes of address range discarded.
+#[inline(never)]
+pub(crate) fn shrink_stack() -> usize {
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let Some(bottom) = with_running(|running| running.map(|r| r.stack.guard.end)) else {
+        return 0;
+    };
+    let to = here.saturating_sub(SHRINK_MARGIN) & !(crate::sys::page_size() - 1);
+    if to <= bottom {
+        return 0;
+    }
+    // The `madvise` runs on the worker's stack: on ours, its own frames would lie
+    // below `here`, in the pages it discards.
+    // SAFETY: `[bottom, to)` is page aligned (the usable part of a stack mapping starts
+    // on a page) and lies below every frame of this coroutine still in use: ours, and
+    // the switch to the worker's stack, which fits in SHRINK_MARGIN. The stack grows
+    // down, so nothing above the deepest live frame of a coroutine is below it.
+    on_worker_stack(move || unsafe { crate::sys::mapping::discard_pages(bottom, to) });
+    to - bottom
+}
+
 /// Whether the calling code runs on a coroutine.
 pub(crate) fn in_coroutine() -> bool {
     !RUNNING.get().is_null()

@@ -98,13 +98,25 @@ impl Mapping {
         if from >= to {
             return;
         }
-        // SAFETY: the range is page aligned and inside the usable part of our mapping;
-        // MADV_DONTNEED on private anonymous memory only drops its contents, which the
-        // owner of the mapping has asked for.
-        let res = syscall!(madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED));
-        if let Err(err) = res {
-            tracing::warn!(%err, "madvise(MADV_DONTNEED) failed; stack pages stay resident");
-        }
+        // SAFETY: the range is page aligned and inside the usable part of our mapping,
+        // whose owner asked for its contents to go.
+        unsafe { discard_pages(from, to) };
+    }
+}
+
+/// Gives the resident pages of `[from, to)` back to the kernel: the range stays mapped
+/// and reads as zeroes afterwards.
+///
+/// # Safety
+///
+/// `from` and `to` are page aligned, and `[from, to)` lies in a private anonymous
+/// mapping whose contents nobody needs any more: no live value, no frame in use.
+pub(crate) unsafe fn discard_pages(from: usize, to: usize) {
+    // SAFETY: the caller guarantees the range holds nothing live; MADV_DONTNEED on
+    // private anonymous memory only drops its contents.
+    let res = syscall!(madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED));
+    if let Err(err) = res {
+        tracing::warn!(%err, "madvise(MADV_DONTNEED) failed; stack pages stay resident");
     }
 }
 

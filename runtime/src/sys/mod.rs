@@ -20,7 +20,7 @@
 
 mod dir;
 mod fs;
-mod mapping;
+pub(crate) mod mapping;
 mod page_cache;
 mod poll;
 mod sendfile;
