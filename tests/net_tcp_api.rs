@@ -40,6 +40,58 @@ fn peek_parks_until_data_and_leaves_it_in_place() {
 }
 
 #[test]
+fn readable_parks_until_data_without_consuming_it() {
+    run_with(2, || {
+        let (client, mut server) = pair();
+        let writer = hebra::spawn(move || {
+            hebra::sleep(Duration::from_millis(10));
+            server.write_all(b"ready").unwrap();
+            server
+        });
+        client.readable().unwrap();
+        let mut all = [0; 5];
+        (&client).read_exact(&mut all).unwrap();
+        assert_eq!(&all, b"ready");
+        // Drained: the next wait is a real one again, and ends at the peer's close.
+        let server = writer.join().unwrap();
+        let closer = hebra::spawn(move || {
+            hebra::sleep(Duration::from_millis(10));
+            drop(server);
+        });
+        client.readable().unwrap();
+        assert_eq!((&client).read(&mut all).unwrap(), 0, "readable at end of stream");
+        closer.join().unwrap();
+    });
+}
+
+#[test]
+fn readable_honours_the_read_timeout_and_the_nonblocking_mode() {
+    run_with(1, || {
+        let (client, _server) = pair();
+        client.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let started = std::time::Instant::now();
+        let err = client.readable().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(20));
+        client.set_nonblocking(true).unwrap();
+        assert_eq!(client.readable().unwrap_err().kind(), ErrorKind::WouldBlock);
+    });
+}
+
+#[test]
+fn readable_works_on_a_plain_thread() {
+    let listener = std::net::TcpListener::bind(LOCALHOST).unwrap();
+    let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    let stream = TcpStream::from(accepted);
+    stream.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+    assert_eq!(stream.readable().unwrap_err().kind(), ErrorKind::WouldBlock);
+    peer.write_all(b"x").unwrap();
+    stream.set_read_timeout(None).unwrap();
+    stream.readable().unwrap();
+}
+
+#[test]
 fn vectored_reads_and_writes_move_every_byte() {
     run_with(2, || {
         let (mut client, mut server) = pair();

@@ -203,6 +203,33 @@ impl TcpStream {
         self.source.do_io(Direction::Write, |socket| crate::fs::sendfile(socket.as_fd(), file, offset, count))
     }
 
+    /// Parks until the socket may be readable (data, end of stream or an error)
+    /// without reading anything: a server can keep thousands of idle connections
+    /// without a read buffer each, and take one only when a request arrives. Honours
+    /// the read timeout (an expired one is `WouldBlock`, as for `read`) and the
+    /// non-blocking mode (`WouldBlock` at once when nothing is there).
+    ///
+    /// Readiness is what the last event said: a read that follows may still find
+    /// nothing (if another handle took the bytes) and then waits as usual.
+    ///
+    /// ```no_run
+    /// # use std::io::Read;
+    /// # fn serve(mut stream: hebra::net::TcpStream) -> std::io::Result<()> {
+    /// loop {
+    ///     stream.readable()?; // no buffer held while the client is idle
+    ///     let mut buf = vec![0; 4096];
+    ///     let n = stream.read(&mut buf)?;
+    ///     if n == 0 {
+    ///         return Ok(());
+    ///     }
+    ///     // ... handle buf[..n], then drop or pool the buffer
+    /// }
+    /// # }
+    /// ```
+    pub fn readable(&self) -> io::Result<()> {
+        self.source.wait_readable()
+    }
+
     /// Reads without consuming, parking until data is there.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source.do_io(Direction::Read, |s| s.peek(buf))

@@ -199,6 +199,40 @@ impl<S: AsFd> IoSource<S> {
         }
     }
 
+    /// Parks until the fd may be readable (data, end of stream or an error), without
+    /// reading: a caller can wait with no buffer and take one only when bytes are there.
+    /// Honours the read timeout (then `WouldBlock`, as a read would report it) and the
+    /// non-blocking mode (then `WouldBlock` at once when nothing is there).
+    ///
+    /// "May be": readiness comes from the last event, so a read that follows can still
+    /// find nothing (another handle drained it) and must handle that as usual.
+    pub(crate) fn wait_readable(&self) -> io::Result<()> {
+        if self.is_nonblocking() || !running::in_coroutine() {
+            let timeout =
+                if self.is_nonblocking() { Some(Duration::ZERO) } else { self.timeout(Direction::Read) };
+            let ready = sys::poll_fd(&self.io, sys::Interest::Read, timeout)?;
+            return if ready { Ok(()) } else { Err(timed_out_would_block()) };
+        }
+        let mut deadline = None;
+        let mut resolved = false;
+        loop {
+            if let Some(registration) = self.registration.get()
+                && registration.state().observe(Direction::Read).ready
+            {
+                return Ok(());
+            }
+            if !resolved {
+                resolved = true;
+                deadline = self.timeout(Direction::Read).map(|t| Instant::now() + t);
+            }
+            // Unregistered: registering makes the poller report the fd's current
+            // readiness as its first event, which the next round waits for.
+            if !self.wait_for(Direction::Read, deadline)? {
+                return Err(timed_out_would_block());
+            }
+        }
+    }
+
     /// Waits until the fd may be ready for `direction`. Returns `Ok(false)` if `deadline`
     /// passed first. On a coroutine, registers the fd on first use.
     pub(crate) fn wait_for(&self, direction: Direction, deadline: Option<Instant>) -> io::Result<bool> {
