@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hebra::fs::File;
 use hebra::net::TcpStream;
 
-use super::Shared;
+use super::{Shared, buffers};
 use crate::access_log::Entry;
 use crate::files::{self, Body, Response};
 use crate::http::{self, BodyDiscard, BodyKind, Method, Parsed, Persistence, Request, Status};
@@ -20,9 +20,6 @@ use crate::http::{self, BodyDiscard, BodyKind, Method, Parsed, Persistence, Requ
 /// connections): one write takes 25% less CPU per request than head + `sendfile` at
 /// 4 KiB and 16 KiB, 10% less at 64 KiB; `sendfile` wins from 256 KiB on.
 const INLINE_MAX: u64 = 64 * 1024;
-/// A response buffer grown past this size for one response is released afterwards, so
-/// an idle connection does not keep a large file's worth of memory.
-const KEPT_BUFFER: usize = 16 * 1024;
 /// Most bytes handed to one `sendfile` call, so one large response yields between
 /// calls like any other busy coroutine.
 const SENDFILE_CHUNK: u64 = 1024 * 1024;
@@ -33,6 +30,12 @@ const INITIAL_BUFFER: usize = 4096;
 /// rather than a reset.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 64 * 1024;
+/// A keep-alive connection idle this long gives back the stack pages its last request
+/// touched (`hebra::coroutine::shrink_stack`): one `madvise`, and a few page faults
+/// when the next request comes. Long enough that a loaded server never pays it (its
+/// clients come back within milliseconds), short enough that idle connections cost
+/// little.
+const SHRINK_AFTER: Duration = Duration::from_secs(1);
 
 pub(super) fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let _ = stream.set_nodelay(true);
@@ -74,56 +77,100 @@ struct Exchange {
 
 impl Connection<'_> {
     fn run(&mut self, input: &mut Input) -> io::Result<Close> {
-        let config = &self.shared.config;
-        let max_input = config.limits.max_head + 1;
         // A new connection owes a request within the header timeout; only one that
         // has been served may idle for the (longer) keep-alive timeout. Otherwise
         // silent sockets could hold every permit of the connection cap.
-        let mut wait = config.header_timeout;
+        let mut first = true;
         loop {
             if input.pending().is_empty() {
                 self.set_busy(false);
                 if self.shared.shutdown.is_requested() {
                     return Ok(Close::Now);
                 }
+                // A fresh client has usually sent its request already: read at once.
+                // Between requests, wait with no buffer held (an idle connection costs
+                // its socket and a few stack pages, not a buffer).
+                if !first {
+                    input.release();
+                    if !self.await_request()? {
+                        return Ok(Close::Now);
+                    }
+                }
+                let wait =
+                    if first { self.shared.config.header_timeout } else { self.shared.config.idle_timeout };
                 self.stream.set_read_timeout(Some(wait))?;
-                match input.fill(&self.stream, max_input) {
+                match input.fill(&self.stream, self.shared.config.limits.max_head + 1) {
                     Ok(0) => return Ok(Close::Now),
                     Ok(_) => {}
                     Err(err) if is_timeout(&err) => return Ok(Close::Now),
                     Err(err) => return Err(err),
                 }
             }
+            first = false;
             self.set_busy(true);
-            let deadline = Instant::now() + config.header_timeout;
-            let exchange = loop {
-                match http::parse_request(input.pending(), &config.limits) {
-                    Ok(Parsed::Complete(request, head_len)) => {
-                        break self.exchange(&request, head_len, input.pending())?;
-                    }
-                    Ok(Parsed::Partial) => {}
-                    Err(error) => break self.refuse(error.status, None)?,
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break self.refuse(Status::REQUEST_TIMEOUT, None)?;
-                }
-                self.stream.set_read_timeout(Some(left))?;
-                match input.fill(&self.stream, max_input) {
-                    Ok(0) => return Ok(Close::Now),
-                    Ok(_) => {}
-                    Err(err) if is_timeout(&err) => break self.refuse(Status::REQUEST_TIMEOUT, None)?,
-                    Err(err) => return Err(err),
-                }
-            };
-            wait = config.idle_timeout;
-            input.consume(exchange.consumed);
-            input.extend(&exchange.carry);
-            if let Some(close) = exchange.close {
-                let unread = !input.pending().is_empty();
-                return Ok(if unread { Close::Linger } else { close });
+            if let Some(close) = self.serve_request(input)? {
+                return Ok(close);
             }
         }
+    }
+
+    /// Waits up to the idle timeout for the next request's first bytes; `false` when
+    /// it did not come. Past [`SHRINK_AFTER`], the stack pages that answering touched
+    /// go back to the kernel: this frame is shallow, so an idle connection keeps only
+    /// the top of its stack.
+    fn await_request(&self) -> io::Result<bool> {
+        let idle = self.shared.config.idle_timeout;
+        let soon = idle.min(SHRINK_AFTER);
+        self.stream.set_read_timeout(Some(soon))?;
+        match self.stream.readable() {
+            Ok(()) => return Ok(true),
+            Err(err) if is_timeout(&err) => {}
+            Err(err) => return Err(err),
+        }
+        let rest = idle - soon;
+        if rest.is_zero() {
+            return Ok(false);
+        }
+        hebra::coroutine::shrink_stack();
+        self.stream.set_read_timeout(Some(rest))?;
+        match self.stream.readable() {
+            Ok(()) => Ok(true),
+            Err(err) if is_timeout(&err) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Reads the rest of the head at the front of `input` and answers it; `Some` when
+    /// the connection must end. Kept out of `run`'s frame: parsing and answering use
+    /// far more stack than waiting does, and only `run`'s frame stays while idle.
+    #[inline(never)]
+    fn serve_request(&mut self, input: &mut Input) -> io::Result<Option<Close>> {
+        let config = &self.shared.config;
+        let max_input = config.limits.max_head + 1;
+        let deadline = Instant::now() + config.header_timeout;
+        let exchange = loop {
+            match http::parse_request(input.pending(), &config.limits) {
+                Ok(Parsed::Complete(request, head_len)) => {
+                    break self.exchange(&request, head_len, input.pending())?;
+                }
+                Ok(Parsed::Partial) => {}
+                Err(error) => break self.refuse(error.status, None)?,
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break self.refuse(Status::REQUEST_TIMEOUT, None)?;
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            match input.fill(&self.stream, max_input) {
+                Ok(0) => return Ok(Some(Close::Now)),
+                Ok(_) => {}
+                Err(err) if is_timeout(&err) => break self.refuse(Status::REQUEST_TIMEOUT, None)?,
+                Err(err) => return Err(err),
+            }
+        };
+        input.consume(exchange.consumed);
+        input.extend(&exchange.carry);
+        Ok(exchange.close.map(|close| if input.pending().is_empty() { close } else { Close::Linger }))
     }
 
     /// Answers one request whose head is complete; `pending` is the input buffer,
@@ -141,7 +188,7 @@ impl Connection<'_> {
             }
         }
         let keep_alive = request.keep_alive && !self.shared.shutdown.is_requested();
-        self.out.clear();
+        self.out = buffers::take_output();
         let response =
             files::respond(&self.shared.fs, &self.shared.config.files, request, keep_alive, &mut self.out);
         let status = response.status;
@@ -200,12 +247,13 @@ impl Connection<'_> {
 
     /// Answers with an error status and ends the connection.
     fn refuse(&mut self, status: Status, request: Option<&Request<'_>>) -> io::Result<Exchange> {
-        self.out.clear();
+        self.out = buffers::take_output();
         let head_only = request.is_some_and(|r| r.method == Method::Head);
         http::error_response(&mut self.out, status, Persistence::Close, head_only, &[]);
         let body_len = if head_only { 0 } else { self.out.len() - head_end(&self.out) };
         self.log(request, status, body_len as u64);
         (&self.stream).write_all(&self.out)?;
+        buffers::give_output(std::mem::take(&mut self.out));
         Ok(Exchange { consumed: 0, carry: Vec::new(), close: Some(Close::Linger) })
     }
 
@@ -233,9 +281,7 @@ impl Connection<'_> {
                 (&self.stream).write_all(&trailer)?;
             }
         }
-        if self.out.capacity() > KEPT_BUFFER {
-            self.out = Vec::new();
-        }
+        buffers::give_output(std::mem::take(&mut self.out));
         Ok(body_len)
     }
 
@@ -387,7 +433,18 @@ impl Input {
         Ok(n)
     }
 
+    /// Gives the buffer back to the worker's pool; only when nothing is pending.
+    fn release(&mut self) {
+        debug_assert!(self.pending().is_empty());
+        buffers::give_input(std::mem::take(&mut self.data));
+        self.start = 0;
+        self.end = 0;
+    }
+
     fn make_room(&mut self, wanted: usize, max: usize) {
+        if self.data.is_empty() {
+            self.data = buffers::take_input();
+        }
         if self.data.len() - self.end >= wanted {
             return;
         }

@@ -25,6 +25,7 @@
 //!    deadline); their sockets close as they unwind.
 
 mod accept;
+mod buffers;
 mod connection;
 mod hebra_fs;
 
