@@ -1,7 +1,8 @@
-//! Listening sockets for the engines.
+//! Listening sockets for the engines, and the accept policy they share.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -44,4 +45,32 @@ fn listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
         .map_err(|err| io::Error::new(err.kind(), format!("cannot bind {addr}: {err}")))?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
+}
+
+/// Backoff after an accept error that retrying at once cannot fix (out of file
+/// descriptors or memory): doubles from the first value to the last, so a server out of
+/// descriptors neither spins nor stops accepting for long once some are freed.
+pub(crate) const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(5);
+pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Whether an accept error is about one connection, not about the listener, so the
+/// next accept may succeed at once: `accept(2)` also reports the new connection's
+/// network errors (its man page's list).
+pub(crate) fn is_transient_accept_error(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EINTR
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
+    )
 }

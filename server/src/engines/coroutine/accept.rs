@@ -1,27 +1,20 @@
 //! The accept loop: one per listener, pinned to a worker.
 
-use std::io;
-use std::time::Duration;
-
 use hebra::net::TcpListener;
 
 use super::{Shared, connection};
-
-/// Backoff after an accept error that retrying at once cannot fix (out of file
-/// descriptors or memory): doubles from the first value to the last.
-const BACKOFF_FIRST: Duration = Duration::from_millis(5);
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+use crate::listen::{ACCEPT_BACKOFF_FIRST, ACCEPT_BACKOFF_MAX, is_transient_accept_error};
 
 /// Accepts until the listener is shut down. With a `home` worker, connections stay on
 /// it: the kernel already spread them over the workers' listeners, and letting idle
 /// workers steal them only moved work between cores (measured with a new connection
 /// per request: 5% more CPU per request, the same rate).
 pub(super) fn accept_loop(listener: TcpListener, shared: &std::sync::Arc<Shared>, home: Option<usize>) {
-    let mut backoff = BACKOFF_FIRST;
+    let mut backoff = ACCEPT_BACKOFF_FIRST;
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
-                backoff = BACKOFF_FIRST;
+                backoff = ACCEPT_BACKOFF_FIRST;
                 // At the cap this acceptor waits with its one accepted client, and
                 // later clients wait in the kernel's accept queue, where they cost no
                 // descriptor and no coroutine. The permit is taken after `accept`:
@@ -42,35 +35,14 @@ pub(super) fn accept_loop(listener: TcpListener, shared: &std::sync::Arc<Shared>
                 }
             }
             Err(_) if shared.shutdown.is_requested() => return,
-            Err(err) if is_transient(&err) => {}
+            Err(err) if is_transient_accept_error(&err) => {}
             Err(err) => {
                 tracing::warn!(%err, pause = ?backoff, "accept failed; pausing before the next accept");
                 hebra::sleep(backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
             }
         }
     }
-}
-
-/// Errors about one connection, not about the listener: the next accept may succeed
-/// at once.
-fn is_transient(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(
-            libc::ECONNABORTED
-                | libc::EINTR
-                | libc::EPROTO
-                | libc::EPERM
-                | libc::ENETDOWN
-                | libc::ENOPROTOOPT
-                | libc::EHOSTDOWN
-                | libc::ENONET
-                | libc::EHOSTUNREACH
-                | libc::EOPNOTSUPP
-                | libc::ENETUNREACH
-        )
-    )
 }
 
 /// A connection's share of `max_connections`, returned when the connection ends.
