@@ -1,6 +1,11 @@
 //! A file that is not in the page cache: sending it means waiting for the disk, which
 //! the server must do on the runtime's helper pool, not on its worker, so other
 //! clients are answered meanwhile even with a single worker.
+//!
+//! Coroutine engine only, unlike the other `http_*` suites: the hand-off to hebra's
+//! helper pool (`hebra::fs::pool_handoffs`) is that engine's mechanism. The others do
+//! disk work inline by design (`sped` and `reactors` stall their loop, `threads` only
+//! the connection's own thread), and that difference is what the comparison measures.
 
 mod common;
 
@@ -14,7 +19,7 @@ use std::thread;
 
 use common::http::{Conn, TempDir, TestServer, pattern};
 use common::{HANG_BOUND, within};
-use hebra_server::Config;
+use hebra_server::{Config, Engine};
 
 const COLD: usize = 64 * 1024 * 1024;
 const A: &str = "hello, world\n";
@@ -46,6 +51,7 @@ fn a_cold_download_waits_on_the_pool_while_others_are_served() {
         return;
     };
     let mut config = Config::new(site.path());
+    config.engine = Engine::Coroutine;
     config.workers = 1;
     let server = TestServer::start(config);
     let addr = server.addr();

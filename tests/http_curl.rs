@@ -5,9 +5,15 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::http::{TempDir, TestServer, parse_one};
+use common::http::{TempDir, TestServer, config, parse_one};
 use common::{HANG_BOUND, output_within};
-use hebra_server::Config;
+use hebra_server::Engine;
+
+engine_tests! {
+    curl_gets_heads_and_ranges,
+    curl_decompresses_a_precompressed_sibling,
+    curl_follows_the_directory_redirect,
+}
 
 const A: &str = "hello, world\n";
 const JS: &str = "console.log('a script long enough to be worth compressing');\n";
@@ -73,13 +79,12 @@ fn site() -> TempDir {
     site
 }
 
-#[test]
-fn curl_gets_heads_and_ranges() {
+fn curl_gets_heads_and_ranges(engine: Engine) {
     if !curl_installed() {
         return;
     }
     let site = site();
-    let server = TestServer::start(Config::new(site.path()));
+    let server = TestServer::start(config(engine, site.path()));
     let url = format!("http://{}/a.txt", server.addr());
 
     let got = parse_one(&curl(&["-D", "-", &url]).stdout, true);
@@ -100,14 +105,13 @@ fn curl_gets_heads_and_ranges() {
     assert_eq!(old.text(), A);
 }
 
-#[test]
-fn curl_decompresses_a_precompressed_sibling() {
+fn curl_decompresses_a_precompressed_sibling(engine: Engine) {
     if !curl_installed() {
         return;
     }
     let site = site();
     let headers = site.join("headers.txt");
-    let server = TestServer::start(Config::new(site.path()));
+    let server = TestServer::start(config(engine, site.path()));
     let url = format!("http://{}/app.js", server.addr());
     let output = curl(&["--compressed", "-D", headers.to_str().unwrap(), &url]);
     let head = std::fs::read_to_string(&headers).unwrap();
@@ -115,14 +119,13 @@ fn curl_decompresses_a_precompressed_sibling() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), JS);
 }
 
-#[test]
-fn curl_follows_the_directory_redirect() {
+fn curl_follows_the_directory_redirect(engine: Engine) {
     if !curl_installed() {
         return;
     }
     let site = site();
     let headers = site.join("headers.txt");
-    let server = TestServer::start(Config::new(site.path()));
+    let server = TestServer::start(config(engine, site.path()));
     let url = format!("http://{}/dir", server.addr());
     let output = curl(&["-L", "-D", headers.to_str().unwrap(), &url]);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "<p>index</p>\n");

@@ -4,8 +4,43 @@
 
 mod common;
 
-use common::http::{Conn, Response, TempDir, TestServer, get, multipart_parts, parse_one, pattern, raw};
-use hebra_server::Config;
+use common::http::{
+    Conn, Response, TempDir, TestServer, config, get, multipart_parts, parse_one, pattern, raw,
+};
+use hebra_server::Engine;
+
+engine_tests! {
+    media_types_follow_the_extension,
+    files_carry_a_strong_etag_and_last_modified,
+    if_none_match_with_the_current_etag_is_not_modified,
+    if_modified_since_the_last_modification_is_not_modified,
+    if_match_that_fails_is_precondition_failed,
+    if_unmodified_since_a_past_date_is_precondition_failed,
+    preconditions_are_evaluated_in_the_rfc_order,
+    a_single_range_is_partial_content,
+    suffix_and_open_ended_ranges,
+    a_range_past_the_end_is_clamped,
+    several_ranges_are_multipart_byteranges,
+    overlapping_ranges_are_coalesced,
+    an_unsatisfiable_range_is_416,
+    ranges_the_server_does_not_honour_get_the_whole_file,
+    if_range_applies_the_range_only_to_the_current_representation,
+    head_with_a_range_describes_the_whole_file,
+    a_response_never_carries_more_bytes_than_the_file,
+    a_directory_is_served_by_its_index,
+    a_directory_without_its_slash_is_redirected,
+    a_directory_without_index_is_not_found_unless_listed,
+    a_listing_shows_symlinks_as_what_they_serve,
+    precompressed_siblings_are_chosen_by_accept_encoding,
+    precompressed_siblings_can_be_turned_off,
+    cache_control_is_sent_when_configured,
+    large_ranges_are_exact,
+    an_empty_file_is_served_empty,
+    encoded_names_are_served_and_redirected_encoded,
+    a_symlink_loop_is_not_found,
+    a_listing_answers_head_without_a_body,
+    if_range_with_the_date_of_a_file_changed_this_second_sends_it_whole,
+}
 
 /// The file ranges are cut from: every byte differs from its neighbours.
 const R: &[u8; 64] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
@@ -19,8 +54,8 @@ fn site() -> TempDir {
     site
 }
 
-fn start(site: &TempDir) -> TestServer {
-    TestServer::start(Config::new(site.path()))
+fn start(engine: Engine, site: &TempDir) -> TestServer {
+    TestServer::start(config(engine, site.path()))
 }
 
 fn range(server: &TestServer, spec: &str) -> Response {
@@ -42,8 +77,7 @@ fn assert_partial(response: &Response, first: usize, last: usize) {
     assert_eq!(response.header("Content-Type"), Some("text/plain; charset=utf-8"));
 }
 
-#[test]
-fn media_types_follow_the_extension() {
+fn media_types_follow_the_extension(engine: Engine) {
     let site = site();
     let cases = [
         ("page.html", "text/html; charset=utf-8"),
@@ -58,7 +92,7 @@ fn media_types_follow_the_extension() {
     for (name, _) in cases {
         site.file(name, name);
     }
-    let server = start(&site);
+    let server = start(engine, &site);
     for (name, content_type) in cases {
         let response = get(server.addr(), &format!("/{name}"), "");
         assert_eq!(response.status, 200, "{name}");
@@ -67,10 +101,9 @@ fn media_types_follow_the_extension() {
     }
 }
 
-#[test]
-fn files_carry_a_strong_etag_and_last_modified() {
+fn files_carry_a_strong_etag_and_last_modified(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let first = get(server.addr(), "/r.txt", "");
     let etag = first.expect_header("ETag");
     assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2, "not a strong ETag: {etag}");
@@ -85,10 +118,9 @@ fn files_carry_a_strong_etag_and_last_modified() {
     assert_ne!(changed.header("ETag"), Some(etag), "a changed file kept its ETag");
 }
 
-#[test]
-fn if_none_match_with_the_current_etag_is_not_modified() {
+fn if_none_match_with_the_current_etag_is_not_modified(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let etag = get(server.addr(), "/r.txt", "").expect_header("ETag").to_owned();
     let weak = format!("W/{etag}");
     for value in [etag.as_str(), "*", &format!("\"other\", {etag}"), &weak] {
@@ -107,10 +139,9 @@ fn if_none_match_with_the_current_etag_is_not_modified() {
     assert_eq!(conn.head_response().status, 304);
 }
 
-#[test]
-fn if_modified_since_the_last_modification_is_not_modified() {
+fn if_modified_since_the_last_modification_is_not_modified(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let modified = get(server.addr(), "/r.txt", "").expect_header("Last-Modified").to_owned();
     let response = get(server.addr(), "/r.txt", &format!("If-Modified-Since: {modified}\r\n"));
     assert_eq!(response.status, 304);
@@ -120,10 +151,9 @@ fn if_modified_since_the_last_modification_is_not_modified() {
     assert_full(&get(server.addr(), "/r.txt", "If-Modified-Since: yesterday\r\n"));
 }
 
-#[test]
-fn if_match_that_fails_is_precondition_failed() {
+fn if_match_that_fails_is_precondition_failed(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let etag = get(server.addr(), "/r.txt", "").expect_header("ETag").to_owned();
     let failed = get(server.addr(), "/r.txt", "If-Match: \"other\"\r\n");
     assert_eq!(failed.status_line(), "HTTP/1.1 412 Precondition Failed");
@@ -134,10 +164,9 @@ fn if_match_that_fails_is_precondition_failed() {
     assert_full(&get(server.addr(), "/r.txt", "If-Match: *\r\n"));
 }
 
-#[test]
-fn if_unmodified_since_a_past_date_is_precondition_failed() {
+fn if_unmodified_since_a_past_date_is_precondition_failed(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let modified = get(server.addr(), "/r.txt", "").expect_header("Last-Modified").to_owned();
     assert_eq!(get(server.addr(), "/r.txt", &format!("If-Unmodified-Since: {LONG_AGO}\r\n")).status, 412);
     assert_full(&get(server.addr(), "/r.txt", &format!("If-Unmodified-Since: {modified}\r\n")));
@@ -145,10 +174,9 @@ fn if_unmodified_since_a_past_date_is_precondition_failed() {
 
 /// RFC 9110 section 13.2.2: If-Match, else If-Unmodified-Since; then If-None-Match,
 /// else If-Modified-Since.
-#[test]
-fn preconditions_are_evaluated_in_the_rfc_order() {
+fn preconditions_are_evaluated_in_the_rfc_order(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let first = get(server.addr(), "/r.txt", "");
     let etag = first.expect_header("ETag");
     let modified = first.expect_header("Last-Modified");
@@ -173,37 +201,33 @@ fn preconditions_are_evaluated_in_the_rfc_order() {
     assert_eq!(status(format!("If-Unmodified-Since: {LONG_AGO}\r\nIf-None-Match: {etag}\r\n")), 412);
 }
 
-#[test]
-fn a_single_range_is_partial_content() {
+fn a_single_range_is_partial_content(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_partial(&range(&server, "bytes=0-9"), 0, 9);
     assert_partial(&range(&server, "bytes=10-10"), 10, 10);
     assert_partial(&range(&server, "bytes=63-63"), 63, 63);
 }
 
-#[test]
-fn suffix_and_open_ended_ranges() {
+fn suffix_and_open_ended_ranges(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_partial(&range(&server, "bytes=-5"), LEN - 5, LEN - 1);
     assert_partial(&range(&server, "bytes=5-"), 5, LEN - 1);
     assert_partial(&range(&server, "bytes=0-"), 0, LEN - 1);
 }
 
-#[test]
-fn a_range_past_the_end_is_clamped() {
+fn a_range_past_the_end_is_clamped(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_partial(&range(&server, "bytes=60-100"), 60, LEN - 1);
     assert_partial(&range(&server, "bytes=0-1000000"), 0, LEN - 1);
     assert_partial(&range(&server, "bytes=-1000"), 0, LEN - 1);
 }
 
-#[test]
-fn several_ranges_are_multipart_byteranges() {
+fn several_ranges_are_multipart_byteranges(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let response = range(&server, "bytes=0-1,5-6");
     assert_eq!(response.status, 206);
     assert_eq!(response.header("Content-Range"), None, "the parts carry the ranges");
@@ -223,19 +247,17 @@ fn several_ranges_are_multipart_byteranges() {
     assert_eq!(got, [("bytes 10-11/64", &b"kl"[..]), ("bytes 30-31/64", b"EF"), ("bytes 62-63/64", b"-_")]);
 }
 
-#[test]
-fn overlapping_ranges_are_coalesced() {
+fn overlapping_ranges_are_coalesced(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_partial(&range(&server, "bytes=0-5,3-9"), 0, 9);
     assert_partial(&range(&server, "bytes=3-9,0-5"), 0, 9);
     assert_partial(&range(&server, "bytes=0-9,-60"), 0, LEN - 1);
 }
 
-#[test]
-fn an_unsatisfiable_range_is_416() {
+fn an_unsatisfiable_range_is_416(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     for spec in ["bytes=1000-", "bytes=64-", "bytes=64-70", "bytes=100-200,300-400"] {
         let response = range(&server, spec);
         assert_eq!(response.status_line(), "HTTP/1.1 416 Range Not Satisfiable", "{spec}");
@@ -246,10 +268,9 @@ fn an_unsatisfiable_range_is_416() {
     assert_partial(&range(&server, "bytes=1000-,2-3"), 2, 3);
 }
 
-#[test]
-fn ranges_the_server_does_not_honour_get_the_whole_file() {
+fn ranges_the_server_does_not_honour_get_the_whole_file(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     // More than 16 ranges: the server's documented limit.
     let many: Vec<String> = (0..17).map(|i| format!("{0}-{0}", i * 2)).collect();
     assert_full(&range(&server, &format!("bytes={}", many.join(","))));
@@ -260,14 +281,13 @@ fn ranges_the_server_does_not_honour_get_the_whole_file() {
     assert_full(&range(&server, "items=0-5"));
 }
 
-#[test]
-fn if_range_applies_the_range_only_to_the_current_representation() {
+fn if_range_applies_the_range_only_to_the_current_representation(engine: Engine) {
     let site = site();
     // A date counts in If-Range only once it is a second older than the response.
     let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     let file = std::fs::File::options().write(true).open(site.join("r.txt")).unwrap();
     file.set_modified(an_hour_ago).unwrap();
-    let server = start(&site);
+    let server = start(engine, &site);
     let first = get(server.addr(), "/r.txt", "");
     let etag = first.expect_header("ETag");
     let modified = first.expect_header("Last-Modified");
@@ -283,10 +303,9 @@ fn if_range_applies_the_range_only_to_the_current_representation() {
 
 /// Range applies to GET only (RFC 9110 section 14.2 leaves other methods to the
 /// server; files/serve.rs documents GET only): a HEAD describes the whole file.
-#[test]
-fn head_with_a_range_describes_the_whole_file() {
+fn head_with_a_range_describes_the_whole_file(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send(
         "HEAD /r.txt HTTP/1.1\r\nHost: l\r\nRange: bytes=0-9\r\n\r\nGET /r.txt HTTP/1.1\r\nHost: l\r\n\r\n",
@@ -299,10 +318,9 @@ fn head_with_a_range_describes_the_whole_file() {
     assert_full(&conn.response());
 }
 
-#[test]
-fn a_response_never_carries_more_bytes_than_the_file() {
+fn a_response_never_carries_more_bytes_than_the_file(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let overlapping: Vec<String> = (0..16).map(|i| format!("{i}-")).collect();
     let overlapping = format!("bytes={}", overlapping.join(","));
     for spec in [&*overlapping, "bytes=0-,0-,0-", "bytes=-64,0-63", "bytes=0-0,0-1000", "bytes=0-1000,-1000"]
@@ -318,11 +336,10 @@ fn a_response_never_carries_more_bytes_than_the_file() {
     }
 }
 
-#[test]
-fn a_directory_is_served_by_its_index() {
+fn a_directory_is_served_by_its_index(engine: Engine) {
     let site = site();
     site.file("dir/index.html", "<p>index</p>").file("dir/sub/index.html", "<p>sub</p>");
-    let server = start(&site);
+    let server = start(engine, &site);
     let response = get(server.addr(), "/dir/", "");
     assert_eq!(response.status, 200);
     assert_eq!(response.header("Content-Type"), Some("text/html; charset=utf-8"));
@@ -331,11 +348,10 @@ fn a_directory_is_served_by_its_index() {
     assert_eq!(get(server.addr(), "/dir/index.html", "").text(), "<p>index</p>");
 }
 
-#[test]
-fn a_directory_without_its_slash_is_redirected() {
+fn a_directory_without_its_slash_is_redirected(engine: Engine) {
     let site = site();
     site.file("dir/index.html", "<p>index</p>").file("dir/sub/x.txt", "x");
-    let server = start(&site);
+    let server = start(engine, &site);
     for (path, location) in [("/dir", "/dir/"), ("/dir?x=1", "/dir/?x=1"), ("/dir/sub", "/dir/sub/")] {
         let response = get(server.addr(), path, "");
         assert_eq!(response.status_line(), "HTTP/1.1 301 Moved Permanently", "{path}");
@@ -345,16 +361,15 @@ fn a_directory_without_its_slash_is_redirected() {
     assert_eq!(get(server.addr(), "/r.txt/", "").status, 404);
 }
 
-#[test]
-fn a_directory_without_index_is_not_found_unless_listed() {
+fn a_directory_without_index_is_not_found_unless_listed(engine: Engine) {
     let site = site();
     site.file("list/a<b>&.txt", "x").file("list/plain.txt", "y").file("list/.secret", "z").dir("list/sub");
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_eq!(get(server.addr(), "/list/", "").status, 404);
     assert_eq!(get(server.addr(), "/", "").status, 404);
     drop(server);
 
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.files.listing = true;
     let server = TestServer::start(config);
     let response = get(server.addr(), "/list/", "");
@@ -376,14 +391,13 @@ fn a_directory_without_index_is_not_found_unless_listed() {
     assert_eq!(get(server.addr(), "/", "").status, 200);
 }
 
-#[test]
-fn a_listing_shows_symlinks_as_what_they_serve() {
+fn a_listing_shows_symlinks_as_what_they_serve(engine: Engine) {
     let site = site();
     let outside = TempDir::new("http-listing-outside");
     outside.file("secret.txt", "outside");
     site.file("list/target.txt", "12345").symlink("list/inner-link.txt", "target.txt");
     site.symlink("list/outer-link.txt", outside.join("secret.txt"));
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.files.listing = true;
     let server = TestServer::start(config);
     let html = get(server.addr(), "/list/", "").text();
@@ -411,10 +425,9 @@ fn encoded(server: &TestServer, path: &str, accept: Option<&str>) -> Response {
     response
 }
 
-#[test]
-fn precompressed_siblings_are_chosen_by_accept_encoding() {
+fn precompressed_siblings_are_chosen_by_accept_encoding(engine: Engine) {
     let site = compressed_site();
-    let server = TestServer::start(Config::new(site.path()));
+    let server = TestServer::start(config(engine, site.path()));
     let cases = [
         (Some("br, gzip"), Some("br"), "br bytes!"),
         (Some("gzip, br"), Some("br"), "br bytes!"),
@@ -450,10 +463,9 @@ fn precompressed_siblings_are_chosen_by_accept_encoding() {
     assert_eq!(response.text(), "gzip bytes");
 }
 
-#[test]
-fn precompressed_siblings_can_be_turned_off() {
+fn precompressed_siblings_can_be_turned_off(engine: Engine) {
     let site = compressed_site();
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.files.precompressed = false;
     let server = TestServer::start(config);
     let response = encoded(&server, "/x.js", Some("br, gzip"));
@@ -461,13 +473,12 @@ fn precompressed_siblings_can_be_turned_off() {
     assert_eq!(response.text(), "console.log('identity');\n");
 }
 
-#[test]
-fn cache_control_is_sent_when_configured() {
+fn cache_control_is_sent_when_configured(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_eq!(get(server.addr(), "/r.txt", "").header("Cache-Control"), None);
     drop(server);
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.files.cache_control = Some("public, max-age=60".into());
     let server = TestServer::start(config);
     let response = get(server.addr(), "/r.txt", "");
@@ -478,12 +489,11 @@ fn cache_control_is_sent_when_configured() {
     assert_eq!(not_modified.header("Cache-Control"), Some("public, max-age=60"), "RFC 9110 15.4.5");
 }
 
-#[test]
-fn large_ranges_are_exact() {
+fn large_ranges_are_exact(engine: Engine) {
     let site = site();
     let big = pattern(1024 * 1024);
     site.file("big.bin", &big);
-    let server = start(&site);
+    let server = start(engine, &site);
     let response = get(server.addr(), "/big.bin", "Range: bytes=100000-400000\r\n");
     assert_eq!(response.status, 206);
     assert_eq!(response.header("Content-Range"), Some("bytes 100000-400000/1048576"));
@@ -502,11 +512,10 @@ fn large_ranges_are_exact() {
     }
 }
 
-#[test]
-fn an_empty_file_is_served_empty() {
+fn an_empty_file_is_served_empty(engine: Engine) {
     let site = site();
     site.file("empty.txt", "");
-    let server = start(&site);
+    let server = start(engine, &site);
     let bytes = raw(server.addr(), "GET /empty.txt HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n");
     assert!(bytes.ends_with(b"\r\n\r\n"), "{:?}", String::from_utf8_lossy(&bytes));
     let response = parse_one(&bytes, true);
@@ -517,11 +526,10 @@ fn an_empty_file_is_served_empty() {
     assert_eq!(response.header("Content-Range"), Some("bytes */0"));
 }
 
-#[test]
-fn encoded_names_are_served_and_redirected_encoded() {
+fn encoded_names_are_served_and_redirected_encoded(engine: Engine) {
     let site = site();
     site.file("my dir/index.html", "spaced").file("caf\u{e9}.txt", "utf-8 name");
-    let server = start(&site);
+    let server = start(engine, &site);
     let response = get(server.addr(), "/my%20dir", "");
     assert_eq!(response.status, 301);
     assert_eq!(response.header("Location"), Some("/my%20dir/"));
@@ -529,20 +537,18 @@ fn encoded_names_are_served_and_redirected_encoded() {
     assert_eq!(get(server.addr(), "/caf%C3%A9.txt", "").text(), "utf-8 name");
 }
 
-#[test]
-fn a_symlink_loop_is_not_found() {
+fn a_symlink_loop_is_not_found(engine: Engine) {
     let site = site();
     site.symlink("loop-a", "loop-b").symlink("loop-b", "loop-a");
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_eq!(get(server.addr(), "/loop-a", "").status, 404);
     assert_eq!(get(server.addr(), "/loop-a/x", "").status, 404);
 }
 
-#[test]
-fn a_listing_answers_head_without_a_body() {
+fn a_listing_answers_head_without_a_body(engine: Engine) {
     let site = site();
     site.file("list/one.txt", "1");
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.files.listing = true;
     let server = TestServer::start(config);
     let listing = get(server.addr(), "/list/", "");
@@ -554,10 +560,9 @@ fn a_listing_answers_head_without_a_body() {
     assert_full(&conn.response());
 }
 
-#[test]
-fn if_range_with_the_date_of_a_file_changed_this_second_sends_it_whole() {
+fn if_range_with_the_date_of_a_file_changed_this_second_sends_it_whole(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let modified = get(server.addr(), "/r.txt", "").expect_header("Last-Modified").to_owned();
     let response = get(server.addr(), "/r.txt", &format!("Range: bytes=0-9\r\nIf-Range: {modified}\r\n"));
     // The file may change again within the second: the date cannot tell (RFC 9110

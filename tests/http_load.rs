@@ -10,9 +10,23 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::http::{Conn, TempDir, TestServer, connect, get, parse_one, pattern, raw};
+use common::http::{Conn, TempDir, TestServer, config, connect, get, parse_one, pattern, raw};
 use common::{HANG_BOUND, set_linger_zero, within};
-use hebra_server::{Config, LogTarget};
+use hebra_server::{Engine, LogTarget};
+
+engine_tests! {
+    a_hundred_concurrent_downloads_are_exact,
+    clients_gone_mid_body_do_not_hurt_the_next,
+    a_slowloris_client_is_cut_off_while_others_are_served,
+    idle_connections_are_closed,
+    a_new_connection_that_sends_nothing_is_closed_by_the_header_timeout,
+    a_trickled_body_is_cut_off_by_the_header_timeout,
+    max_connections_leaves_further_clients_waiting,
+    max_connections_is_the_number_of_connections_served,
+    max_connections_of_one_serves_clients_in_turn,
+    the_access_log_has_a_combined_line_per_request,
+    graceful_shutdown_finishes_downloads_and_closes_the_rest,
+}
 
 const BIG: usize = 16 * 1024 * 1024;
 const A: &str = "hello, world\n";
@@ -46,11 +60,10 @@ fn start_download(conn: &mut Conn) {
     assert_eq!(head.content_length(), Some(BIG as u64));
 }
 
-#[test]
-fn a_hundred_concurrent_downloads_are_exact() {
+fn a_hundred_concurrent_downloads_are_exact(engine: Engine) {
     const CLIENTS: usize = 100;
     let (site, big) = site();
-    let server = TestServer::start(Config::new(site.path()));
+    let server = TestServer::start(config(engine, site.path()));
     let addr = server.addr();
     within("100 downloads of 16 MiB", 3 * HANG_BOUND, move || {
         let clients: Vec<_> = (0..CLIENTS)
@@ -72,10 +85,9 @@ fn a_hundred_concurrent_downloads_are_exact() {
     });
 }
 
-#[test]
-fn clients_gone_mid_body_do_not_hurt_the_next() {
+fn clients_gone_mid_body_do_not_hurt_the_next(engine: Engine) {
     let (site, big) = site();
-    let server = TestServer::start(Config::new(site.path()));
+    let server = TestServer::start(config(engine, site.path()));
     let addr = server.addr();
     within("downloads after abandoned ones", HANG_BOUND, move || {
         for reset in [false, true, false, true] {
@@ -124,10 +136,9 @@ fn slowloris(addr: SocketAddr, byte_every: Duration, bound: Duration) -> Vec<u8>
     )
 }
 
-#[test]
-fn a_slowloris_client_is_cut_off_while_others_are_served() {
+fn a_slowloris_client_is_cut_off_while_others_are_served(engine: Engine) {
     let (site, _) = site();
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.workers = 1;
     config.header_timeout = Duration::from_secs(1);
     let server = TestServer::start(config);
@@ -140,10 +151,9 @@ fn a_slowloris_client_is_cut_off_while_others_are_served() {
     assert_eq!(get(server.addr(), "/a.txt", "").text(), A);
 }
 
-#[test]
-fn idle_connections_are_closed() {
+fn idle_connections_are_closed(engine: Engine) {
     let (site, _) = site();
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.idle_timeout = Duration::from_secs(1);
     config.header_timeout = Duration::from_secs(1);
     let server = TestServer::start(config);
@@ -156,10 +166,9 @@ fn idle_connections_are_closed() {
     silent.expect_closed();
 }
 
-#[test]
-fn a_new_connection_that_sends_nothing_is_closed_by_the_header_timeout() {
+fn a_new_connection_that_sends_nothing_is_closed_by_the_header_timeout(engine: Engine) {
     let (site, _) = site();
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.header_timeout = Duration::from_secs(1);
     config.idle_timeout = Duration::from_secs(3600);
     let server = TestServer::start(config);
@@ -167,10 +176,9 @@ fn a_new_connection_that_sends_nothing_is_closed_by_the_header_timeout() {
     Conn::connect(server.addr()).expect_closed();
 }
 
-#[test]
-fn a_trickled_body_is_cut_off_by_the_header_timeout() {
+fn a_trickled_body_is_cut_off_by_the_header_timeout(engine: Engine) {
     let (site, _) = site();
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.header_timeout = Duration::from_secs(1);
     config.idle_timeout = Duration::from_secs(3600);
     let server = TestServer::start(config);
@@ -196,10 +204,9 @@ fn a_trickled_body_is_cut_off_by_the_header_timeout() {
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
 }
 
-#[test]
-fn max_connections_leaves_further_clients_waiting() {
+fn max_connections_leaves_further_clients_waiting(engine: Engine) {
     let (site, _) = site();
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     // One listener, so that the order of accepts is the order of connects.
     config.workers = 1;
     config.max_connections = 2;
@@ -219,10 +226,9 @@ fn max_connections_leaves_further_clients_waiting() {
     assert_eq!(third.response().text(), A);
 }
 
-#[test]
-fn max_connections_is_the_number_of_connections_served() {
+fn max_connections_is_the_number_of_connections_served(engine: Engine) {
     let (site, _) = site();
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.workers = 2;
     config.max_connections = 2;
     let server = TestServer::start(config);
@@ -251,10 +257,9 @@ fn max_connections_is_the_number_of_connections_served() {
 
 /// Even one permit serves every client, one after the other, whichever worker's
 /// listener the kernel gives each to.
-#[test]
-fn max_connections_of_one_serves_clients_in_turn() {
+fn max_connections_of_one_serves_clients_in_turn(engine: Engine) {
     let (site, _) = site();
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.workers = 2;
     config.max_connections = 1;
     let server = TestServer::start(config);
@@ -272,12 +277,11 @@ fn max_connections_of_one_serves_clients_in_turn() {
     }
 }
 
-#[test]
-fn the_access_log_has_a_combined_line_per_request() {
+fn the_access_log_has_a_combined_line_per_request(engine: Engine) {
     let (site, _) = site();
     let logs = TempDir::new("http-access-log");
     let log = logs.join("access.log");
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.access_log = Some(LogTarget::File(log.clone()));
     let server = TestServer::start(config);
     let ua = "User-Agent: hebra-test/1.0\r\n";
@@ -308,10 +312,9 @@ fn the_access_log_has_a_combined_line_per_request() {
     assert!(find("\"-\" 400 16 ").ends_with(" \"-\" \"-\""));
 }
 
-#[test]
-fn graceful_shutdown_finishes_downloads_and_closes_the_rest() {
+fn graceful_shutdown_finishes_downloads_and_closes_the_rest(engine: Engine) {
     let (site, big) = site();
-    let mut config = Config::new(site.path());
+    let mut config = config(engine, site.path());
     config.send_timeout = 2 * HANG_BOUND;
     config.shutdown_timeout = 2 * HANG_BOUND;
     let server = TestServer::start(config);

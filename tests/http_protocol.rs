@@ -7,9 +7,40 @@ mod common;
 use std::thread;
 use std::time::Duration;
 
-use common::http::{Conn, Response, TempDir, TestServer, get, parse_one, raw};
+use common::http::{Conn, Response, TempDir, TestServer, config, get, parse_one, raw};
 use common::{HANG_BOUND, LOCALHOST, within};
-use hebra_server::{Config, Server};
+use hebra_server::{Engine, Server};
+
+engine_tests! {
+    get_sends_the_exact_head_and_body,
+    head_sends_the_head_of_get_and_no_body,
+    http11_keeps_the_connection_open_by_default,
+    http10_closes_unless_asked_to_keep_alive,
+    connection_close_is_answered_in_kind_and_done,
+    pipelined_requests_are_answered_in_order,
+    absolute_form_targets_are_served,
+    http11_without_host_is_a_bad_request,
+    expect_100_continue_gets_the_interim_response_first,
+    methods_that_write_are_not_allowed,
+    an_unknown_method_is_not_implemented,
+    a_small_body_on_get_is_read_past,
+    a_body_over_the_limit_is_content_too_large,
+    content_length_with_chunked_is_refused_as_smuggling,
+    a_chunked_body_on_get_is_read_past,
+    a_malformed_request_line_is_a_bad_request,
+    a_request_line_over_8_kib_is_uri_too_long,
+    a_head_over_32_kib_is_header_fields_too_large,
+    an_error_response_ends_a_pipeline,
+    framing_the_server_cannot_trust_is_refused,
+    a_request_sent_a_byte_at_a_time_is_served,
+    empty_lines_before_a_request_are_skipped,
+    a_long_pipeline_is_answered_in_order,
+    http10_keep_alive_is_case_insensitive,
+    error_responses_to_head_have_no_body,
+    a_server_runs_on_a_listener_bound_by_the_caller,
+    binding_checks_the_root,
+    a_shutdown_requested_before_run_ends_it_at_once,
+}
 
 const A: &str = "hello, world\n";
 const B: &str = "second file\n";
@@ -21,8 +52,8 @@ fn site() -> TempDir {
     site
 }
 
-fn start(site: &TempDir) -> TestServer {
-    TestServer::start(Config::new(site.path()))
+fn start(engine: Engine, site: &TempDir) -> TestServer {
+    TestServer::start(config(engine, site.path()))
 }
 
 fn assert_file(response: &Response, body: &str) {
@@ -44,10 +75,9 @@ fn assert_imf_fixdate(date: &str) {
     assert!(fits, "not an IMF-fixdate: {date:?}");
 }
 
-#[test]
-fn get_sends_the_exact_head_and_body() {
+fn get_sends_the_exact_head_and_body(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let bytes = raw(server.addr(), "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\n"), "{:?}", String::from_utf8_lossy(&bytes));
     assert!(bytes.ends_with(format!("\r\n\r\n{A}").as_bytes()), "{:?}", String::from_utf8_lossy(&bytes));
@@ -62,10 +92,9 @@ fn get_sends_the_exact_head_and_body() {
     }
 }
 
-#[test]
-fn head_sends_the_head_of_get_and_no_body() {
+fn head_sends_the_head_of_get_and_no_body(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let got = get(server.addr(), "/a.txt", "");
     let mut conn = Conn::connect(server.addr());
     // The GET right behind the HEAD shows where the HEAD's response ended.
@@ -84,10 +113,9 @@ fn head_sends_the_head_of_get_and_no_body() {
     assert_eq!(parse_one(&bytes, false).content_length(), Some(A.len() as u64));
 }
 
-#[test]
-fn http11_keeps_the_connection_open_by_default() {
+fn http11_keeps_the_connection_open_by_default(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     for (path, body) in [("/a.txt", A), ("/b.txt", B), ("/a.txt", A)] {
         conn.send_get(path, "");
@@ -97,10 +125,9 @@ fn http11_keeps_the_connection_open_by_default() {
     }
 }
 
-#[test]
-fn http10_closes_unless_asked_to_keep_alive() {
+fn http10_closes_unless_asked_to_keep_alive(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send("GET /a.txt HTTP/1.0\r\n\r\n");
     let response = conn.response();
@@ -120,10 +147,9 @@ fn http10_closes_unless_asked_to_keep_alive() {
     conn.expect_closed();
 }
 
-#[test]
-fn connection_close_is_answered_in_kind_and_done() {
+fn connection_close_is_answered_in_kind_and_done(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send_get("/a.txt", "Connection: close\r\n");
     let response = conn.response();
@@ -132,10 +158,9 @@ fn connection_close_is_answered_in_kind_and_done() {
     conn.expect_closed();
 }
 
-#[test]
-fn pipelined_requests_are_answered_in_order() {
+fn pipelined_requests_are_answered_in_order(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     let request = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     conn.send([request("/c.txt"), request("/a.txt"), request("/b.txt")].concat());
@@ -147,10 +172,9 @@ fn pipelined_requests_are_answered_in_order() {
     assert_file(&conn.response(), A);
 }
 
-#[test]
-fn absolute_form_targets_are_served() {
+fn absolute_form_targets_are_served(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send("GET http://localhost/a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_file(&conn.response(), A);
@@ -170,20 +194,18 @@ fn assert_refused(server: &TestServer, request: &[u8], status: u16) {
     conn.expect_closed();
 }
 
-#[test]
-fn http11_without_host_is_a_bad_request() {
+fn http11_without_host_is_a_bad_request(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_refused(&server, b"GET /a.txt HTTP/1.1\r\n\r\n", 400);
     assert_refused(&server, b"GET /a.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
     // HTTP/1.0 had no Host.
     assert_file(&parse_one(&raw(server.addr(), "GET /a.txt HTTP/1.0\r\n\r\n"), true), A);
 }
 
-#[test]
-fn expect_100_continue_gets_the_interim_response_first() {
+fn expect_100_continue_gets_the_interim_response_first(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send("GET /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
     let interim = conn.head_response();
@@ -195,10 +217,9 @@ fn expect_100_continue_gets_the_interim_response_first() {
     assert_file(&conn.response(), B);
 }
 
-#[test]
-fn methods_that_write_are_not_allowed() {
+fn methods_that_write_are_not_allowed(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     for method in ["POST", "PUT", "DELETE", "PATCH"] {
         conn.send(format!("{method} /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc"));
@@ -213,19 +234,17 @@ fn methods_that_write_are_not_allowed() {
     assert_eq!(std::fs::read_to_string(site.join("a.txt")).unwrap(), A, "the file was touched");
 }
 
-#[test]
-fn an_unknown_method_is_not_implemented() {
+fn an_unknown_method_is_not_implemented(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_refused(&server, b"FOO /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n", 501);
     // Methods are case-sensitive.
     assert_refused(&server, b"get /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n", 501);
 }
 
-#[test]
-fn a_small_body_on_get_is_read_past() {
+fn a_small_body_on_get_is_read_past(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     // Body and next request in the same write as the head.
     conn.send(
@@ -243,10 +262,9 @@ fn a_small_body_on_get_is_read_past() {
     assert_file(&conn.response(), A);
 }
 
-#[test]
-fn a_body_over_the_limit_is_content_too_large() {
+fn a_body_over_the_limit_is_content_too_large(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     assert_refused(&server, b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n", 413);
     // Exactly the limit (64 KiB) is read past.
     let mut conn = Conn::connect(server.addr());
@@ -257,10 +275,9 @@ fn a_body_over_the_limit_is_content_too_large() {
     assert_file(&conn.response(), B);
 }
 
-#[test]
-fn content_length_with_chunked_is_refused_as_smuggling() {
+fn content_length_with_chunked_is_refused_as_smuggling(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     // Were either framing believed, the GET of b.txt would get its own response.
     assert_refused(
         &server,
@@ -281,10 +298,9 @@ fn content_length_with_chunked_is_refused_as_smuggling() {
     );
 }
 
-#[test]
-fn a_chunked_body_on_get_is_read_past() {
+fn a_chunked_body_on_get_is_read_past(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send(
         "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
@@ -295,10 +311,9 @@ fn a_chunked_body_on_get_is_read_past() {
     assert_file(&conn.response(), B);
 }
 
-#[test]
-fn a_malformed_request_line_is_a_bad_request() {
+fn a_malformed_request_line_is_a_bad_request(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let bad: [&[u8]; 6] = [
         b"GARBAGE\r\n\r\n",
         b"GET /a.txt\r\nHost: localhost\r\n\r\n",
@@ -313,10 +328,9 @@ fn a_malformed_request_line_is_a_bad_request() {
     assert_refused(&server, b"GET /a.txt HTTP/2.0\r\nHost: localhost\r\n\r\n", 505);
 }
 
-#[test]
-fn a_request_line_over_8_kib_is_uri_too_long() {
+fn a_request_line_over_8_kib_is_uri_too_long(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let long = format!("GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n", "a".repeat(9000));
     assert_refused(&server, long.as_bytes(), 414);
     // One without its end yet is refused as soon as it is over the limit.
@@ -329,10 +343,9 @@ fn a_request_line_over_8_kib_is_uri_too_long() {
     assert_file(&parse_one(&raw(server.addr(), request), true), A);
 }
 
-#[test]
-fn a_head_over_32_kib_is_header_fields_too_large() {
+fn a_head_over_32_kib_is_header_fields_too_large(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let fields: String = (0..40).map(|i| format!("X-Filler-{i}: {}\r\n", "f".repeat(1000))).collect();
     let request = format!("GET /a.txt HTTP/1.1\r\nHost: localhost\r\n{fields}\r\n");
     assert_refused(&server, request.as_bytes(), 431);
@@ -344,10 +357,9 @@ fn a_head_over_32_kib_is_header_fields_too_large() {
     assert_refused(&server, format!("GET /a.txt HTTP/1.1\r\nHost: localhost\r\n{many}\r\n").as_bytes(), 431);
 }
 
-#[test]
-fn an_error_response_ends_a_pipeline() {
+fn an_error_response_ends_a_pipeline(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send(
         "GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n\
@@ -361,10 +373,9 @@ fn an_error_response_ends_a_pipeline() {
     conn.expect_closed();
 }
 
-#[test]
-fn framing_the_server_cannot_trust_is_refused() {
+fn framing_the_server_cannot_trust_is_refused(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let head = "GET /a.txt HTTP/1.1\r\nHost: localhost\r\n";
     let cases: [(&str, u16); 12] = [
         ("Transfer-Encoding: gzip, chunked\r\n\r\n", 501),
@@ -390,10 +401,9 @@ fn framing_the_server_cannot_trust_is_refused() {
     assert_refused(&server, request.as_bytes(), 413);
 }
 
-#[test]
-fn a_request_sent_a_byte_at_a_time_is_served() {
+fn a_request_sent_a_byte_at_a_time_is_served(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     let requests = "GET /a.txt HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
                     3\r\nabc\r\n0\r\n\r\n\
@@ -406,21 +416,19 @@ fn a_request_sent_a_byte_at_a_time_is_served() {
     assert_file(&conn.response(), B);
 }
 
-#[test]
-fn empty_lines_before_a_request_are_skipped() {
+fn empty_lines_before_a_request_are_skipped(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send("\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n\r\nGET /b.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_file(&conn.response(), A);
     assert_file(&conn.response(), B);
 }
 
-#[test]
-fn a_long_pipeline_is_answered_in_order() {
+fn a_long_pipeline_is_answered_in_order(engine: Engine) {
     const REQUESTS: usize = 2000;
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     let files = [("/a.txt", A), ("/b.txt", B), ("/c.txt", C)];
     let requests: String = (0..REQUESTS)
@@ -437,10 +445,9 @@ fn a_long_pipeline_is_answered_in_order() {
     writing.join().unwrap().expect("cannot write the pipeline");
 }
 
-#[test]
-fn http10_keep_alive_is_case_insensitive() {
+fn http10_keep_alive_is_case_insensitive(engine: Engine) {
     let site = site();
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send("GET /a.txt HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
     let response = conn.response();
@@ -450,11 +457,10 @@ fn http10_keep_alive_is_case_insensitive() {
     assert_file(&conn.response(), B);
 }
 
-#[test]
-fn error_responses_to_head_have_no_body() {
+fn error_responses_to_head_have_no_body(engine: Engine) {
     let site = site();
     site.file("dir/x.txt", "x");
-    let server = start(&site);
+    let server = start(engine, &site);
     let mut conn = Conn::connect(server.addr());
     conn.send(
         "HEAD /missing HTTP/1.1\r\nHost: localhost\r\n\r\n\
@@ -470,32 +476,29 @@ fn error_responses_to_head_have_no_body() {
     assert_file(&conn.response(), A);
 }
 
-#[test]
-fn a_server_runs_on_a_listener_bound_by_the_caller() {
+fn a_server_runs_on_a_listener_bound_by_the_caller(engine: Engine) {
     let site = site();
     let listener = std::net::TcpListener::bind(LOCALHOST).unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = Server::from_listener(listener, Config::new(site.path())).unwrap();
+    let server = Server::from_listener(listener, config(engine, site.path())).unwrap();
     assert_eq!(server.local_addr(), addr);
     let server = TestServer::run(server);
     assert_file(&get(addr, "/a.txt", ""), A);
     server.stop();
 }
 
-#[test]
-fn binding_checks_the_root() {
+fn binding_checks_the_root(engine: Engine) {
     let site = site();
-    let missing = Server::bind(LOCALHOST, Config::new(site.join("missing"))).unwrap_err();
+    let missing = Server::bind(LOCALHOST, config(engine, site.join("missing"))).unwrap_err();
     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     assert!(missing.to_string().contains("missing"), "{missing}");
-    let file = Server::bind(LOCALHOST, Config::new(site.join("a.txt"))).unwrap_err();
+    let file = Server::bind(LOCALHOST, config(engine, site.join("a.txt"))).unwrap_err();
     assert!(file.to_string().contains("a.txt"), "{file}");
 }
 
-#[test]
-fn a_shutdown_requested_before_run_ends_it_at_once() {
+fn a_shutdown_requested_before_run_ends_it_at_once(engine: Engine) {
     let site = site();
-    let server = Server::bind(LOCALHOST, Config::new(site.path())).unwrap();
+    let server = Server::bind(LOCALHOST, config(engine, site.path())).unwrap();
     server.shutdown_handle().shutdown();
     within("run after shutdown", HANG_BOUND, move || server.run()).unwrap();
 }

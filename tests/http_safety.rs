@@ -7,21 +7,29 @@ mod common;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
-use common::http::{TempDir, TestServer, get, parse_one, raw};
+use common::http::{TempDir, TestServer, config, get, parse_one, raw};
 use common::{HANG_BOUND, within};
-use hebra_server::Config;
+use hebra_server::{Config, Engine};
 
-/// A served root with a secret next to it, outside.
+engine_tests! {
+    traversal_is_refused_however_it_is_encoded,
+    symlinks_out_of_the_root_are_followed_only_when_configured,
+    dotfiles_are_served_only_when_configured,
+    a_fifo_is_not_found_and_does_not_hang,
+}
+
+/// A served root with a secret next to it, outside, and the engine serving it.
 struct Sites {
     /// Holds `root/` (served) and `outside/`.
     base: TempDir,
+    engine: Engine,
 }
 
 impl Sites {
-    fn new() -> Sites {
+    fn new(engine: Engine) -> Sites {
         let base = TempDir::new("http-safety");
         base.file("root/a.txt", "inside\n").file("outside/secret.txt", "the secret\n");
-        Sites { base }
+        Sites { base, engine }
     }
 
     fn root(&self) -> std::path::PathBuf {
@@ -29,15 +37,14 @@ impl Sites {
     }
 
     fn start(&self, configure: impl FnOnce(&mut Config)) -> TestServer {
-        let mut config = Config::new(self.root());
+        let mut config = config(self.engine, self.root());
         configure(&mut config);
         TestServer::start(config)
     }
 }
 
-#[test]
-fn traversal_is_refused_however_it_is_encoded() {
-    let sites = Sites::new();
+fn traversal_is_refused_however_it_is_encoded(engine: Engine) {
+    let sites = Sites::new(engine);
     let server = sites.start(|_| {});
     let root = sites.root().display().to_string();
     let cases = [
@@ -71,9 +78,8 @@ fn traversal_is_refused_however_it_is_encoded() {
     assert_eq!(get(server.addr(), "/a.txt", "").text(), "inside\n");
 }
 
-#[test]
-fn symlinks_out_of_the_root_are_followed_only_when_configured() {
-    let sites = Sites::new();
+fn symlinks_out_of_the_root_are_followed_only_when_configured(engine: Engine) {
+    let sites = Sites::new(engine);
     let base = &sites.base;
     base.symlink("root/out.txt", base.join("outside/secret.txt"));
     base.symlink("root/out-dir", base.join("outside"));
@@ -101,9 +107,8 @@ fn symlinks_out_of_the_root_are_followed_only_when_configured() {
     assert_eq!(get(server.addr(), "/in.txt", "").text(), "inside\n");
 }
 
-#[test]
-fn dotfiles_are_served_only_when_configured() {
-    let sites = Sites::new();
+fn dotfiles_are_served_only_when_configured(engine: Engine) {
+    let sites = Sites::new(engine);
     sites.base.file("root/.hidden", "hidden\n").file("root/.git/config", "[core]\n");
     sites.base.file("root/d/.env", "KEY=1\n");
     let cases = [
@@ -129,9 +134,8 @@ fn dotfiles_are_served_only_when_configured() {
     assert_eq!(get(server.addr(), "/.git/../a.txt", "").status, 404);
 }
 
-#[test]
-fn a_fifo_is_not_found_and_does_not_hang() {
-    let sites = Sites::new();
+fn a_fifo_is_not_found_and_does_not_hang(engine: Engine) {
+    let sites = Sites::new(engine);
     let fifo = sites.base.join("root/pipe");
     let path = CString::new(fifo.as_os_str().as_bytes()).unwrap();
     // SAFETY: `path` is a NUL-terminated string that outlives the call.

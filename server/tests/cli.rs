@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use hebra_server::Engine;
+
 /// Bound on anything a test waits for: it only turns a hang into a failure.
 const HANG_BOUND: Duration = Duration::from_secs(60);
 const A: &str = "hello, world\n";
@@ -278,6 +280,65 @@ fn bad_flag_values_are_refused() {
         assert_eq!(output.status.code(), Some(2), "{flag} {value:?}: {stderr}");
         assert!(stderr.contains(flag), "{flag} {value:?}: the error does not name the flag: {stderr}");
     }
+}
+
+/// Every engine behind the same command line: the one listening line, a file served,
+/// and exit status 0 on SIGTERM (after a graceful shutdown).
+fn engine_serves_and_stops_on_sigterm(engine: Engine) {
+    let site = Site::new();
+    let mut serve = Serve::start(&[site.path(), "--addr", "127.0.0.1:0", "--engine", engine.name()]);
+    let addr = serve.listening();
+    assert_serves_a(addr);
+    serve.signal(libc::SIGTERM);
+    assert_eq!(serve.wait().code(), Some(0), "--engine {engine}");
+    assert_eq!(serve.line(), None, "--engine {engine}: more than one line on stdout");
+}
+
+/// One test per engine, so `cargo test -p hebra-server --test cli threads` runs one.
+mod engine_serves_and_stops_on_sigterm {
+    use hebra_server::Engine;
+
+    #[test]
+    fn coroutine() {
+        super::engine_serves_and_stops_on_sigterm(Engine::Coroutine);
+    }
+
+    #[test]
+    fn sped() {
+        super::engine_serves_and_stops_on_sigterm(Engine::Sped);
+    }
+
+    #[test]
+    fn reactors() {
+        super::engine_serves_and_stops_on_sigterm(Engine::Reactors);
+    }
+
+    #[test]
+    fn threads() {
+        super::engine_serves_and_stops_on_sigterm(Engine::Threads);
+    }
+}
+
+#[test]
+fn every_engine_is_a_value_of_the_engine_flag() {
+    // The four tests above cover `Engine::ALL`.
+    assert_eq!(Engine::ALL.len(), 4);
+    let help = String::from_utf8_lossy(&run(&["--help"]).stdout).into_owned();
+    for engine in Engine::ALL {
+        assert!(help.contains(&format!("- {engine}:")), "--help does not list --engine {engine}:\n{help}");
+    }
+}
+
+#[test]
+fn an_unknown_engine_is_a_usage_error_listing_the_engines() {
+    let site = Site::new();
+    let output = run(&[site.path(), "--addr", "127.0.0.1:0", "--engine", "nginx"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid value 'nginx' for '--engine <NAME>'"), "{stderr}");
+    let names: Vec<&str> = Engine::ALL.iter().map(|engine| engine.name()).collect();
+    assert!(stderr.contains(&format!("[possible values: {}]", names.join(", "))), "{stderr}");
+    assert!(output.stdout.is_empty(), "{:?}", String::from_utf8_lossy(&output.stdout));
 }
 
 #[test]

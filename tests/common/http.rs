@@ -2,6 +2,10 @@
 //! exactly as the test wrote them, and responses are parsed only as far as a check
 //! needs (status line, header fields, a body delimited by `Content-Length`), so a test
 //! sees what the server sent, not what a client library made of it.
+//!
+//! Every engine must pass the same HTTP tests: a test body takes the [`Engine`] to run
+//! as a parameter, and [`engine_tests!`](crate::engine_tests) makes one `#[test]` of it
+//! per engine.
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -11,13 +15,53 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use hebra_server::{Config, Server, ShutdownHandle};
+use hebra_server::{Config, Engine, Server, ShutdownHandle};
 
 use super::{HANG_BOUND, LOCALHOST, panic_message, within};
 
 /// Bound on every read from the server: it only turns a hang into a failure, nothing
 /// waits that long when the server works.
 pub const READ_BOUND: Duration = Duration::from_secs(30);
+
+/// For each test body `fn NAME(engine: Engine)` listed, a module `NAME` with one
+/// `#[test]` per engine: `NAME::coroutine`, `NAME::sped`, `NAME::reactors`,
+/// `NAME::threads`. `cargo test --test http_protocol threads` runs one engine's cases.
+/// A body left out of the list is never run, and the compiler says so (dead code).
+#[macro_export]
+macro_rules! engine_tests {
+    ($($name:ident),+ $(,)?) => {
+        // A new engine must join the list below.
+        const _: () = assert!(hebra_server::Engine::ALL.len() == 4, "engine_tests! runs four engines");
+        $(
+            mod $name {
+                #[test]
+                fn coroutine() {
+                    super::$name(hebra_server::Engine::Coroutine);
+                }
+
+                #[test]
+                fn sped() {
+                    super::$name(hebra_server::Engine::Sped);
+                }
+
+                #[test]
+                fn reactors() {
+                    super::$name(hebra_server::Engine::Reactors);
+                }
+
+                #[test]
+                fn threads() {
+                    super::$name(hebra_server::Engine::Threads);
+                }
+            }
+        )+
+    };
+}
+
+/// The default configuration serving `root` on `engine`.
+pub fn config(engine: Engine, root: impl Into<PathBuf>) -> Config {
+    Config { engine, ..Config::new(root) }
+}
 
 /// A server running on a background thread, on 127.0.0.1 and a free port. Dropping it
 /// shuts it down and checks that `run()` returned `Ok`, within [`HANG_BOUND`].
