@@ -11,5 +11,7 @@ cargo bench -p hebra-benches -- --test
 # 200 connections from a client process, 200 round trips each, against every server.
 cargo run --release -p hebra-benches --bin echo_load -- --quick
 
-# hebra-serve and nginx side by side, one second each.
-bash benches/scripts/serve-vs-nginx.sh --quick
+# The file server's coroutine and reactors engines through every scenario of the
+# comparison with nginx and hyper, about a second each (installs wrk if it can, skips
+# with a message if it cannot); results go to a temporary directory.
+cargo run --release -p hebra-benches --bin compare -- --quick

@@ -1,9 +1,13 @@
-//! Shared helpers of the hebra benchmarks: every runtime configured the same way, and the
-//! echo loops that the TCP benchmarks and the `echo_load` binary run on each of them.
+//! Shared helpers of the hebra benchmarks: every runtime configured the same way, the
+//! echo loops that the TCP benchmarks and the `echo_load` binary run on each of them, and
+//! [`procfs`], what the load tools read about processes.
 //!
 //! The criterion benchmarks live in `benches/` (one target per scenario, one function per
-//! runtime in each group); the many-connection load test is `src/bin/echo_load`. The
-//! README says what each one measures and how to run it.
+//! runtime in each group); the many-connection load test is `src/bin/echo_load`, the
+//! file server's comparison with nginx and hyper `src/bin/compare`. The README says what
+//! each one measures and how to run it.
+
+pub mod procfs;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};

@@ -14,7 +14,6 @@
 //! per run after which the client stops early, and a watchdog that ends a stuck run.
 
 mod client;
-mod procfs;
 mod report;
 mod server;
 

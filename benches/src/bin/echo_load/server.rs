@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use hebra_benches::{echo, echo_async};
 
-use crate::procfs::{self, Pid};
 use crate::report::{ClientFigures, Report};
 use crate::{Load, ServerKind};
+use hebra_benches::procfs::{self, Pid};
 
 /// Slack beyond the time limit for starting, sampling and shutting down.
 const GRACE: Duration = Duration::from_secs(30);
