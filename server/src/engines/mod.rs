@@ -8,9 +8,22 @@
 //! | [`sped`] | one thread, one `mio` loop, a state machine per connection (Flash's SPED) | inline |
 //! | [`reactors`] | one `sped` loop per worker, each on its own `SO_REUSEPORT` listener (nginx, Netty) | inline |
 //! | [`threads`] | one OS thread per connection, blocking `std::net` | inline, on the connection's thread |
+//!
+//! What engines share lives beside them:
+//!
+//! | file | mechanism | used by |
+//! |---|---|---|
+//! | `input.rs` | a connection's read buffer, taken from the engine's pool only while bytes are pending | all |
+//! | `sequential.rs` | a connection as sequential code (wait, read a head, answer, repeat), generic over the engine's `Host` | [`coroutine`], [`threads`] |
+//!
+//! Each engine's folder keeps what is its own: accepting, the connection cap, shutdown,
+//! buffer pools, and for the sequential ones their `Host`: the socket and file types,
+//! how an idle connection waits, and the bookkeeping their shutdown relies on.
 
 pub mod coroutine;
+mod input;
 pub mod reactors;
+mod sequential;
 pub mod sped;
 pub mod threads;
 

@@ -9,6 +9,8 @@
 
 use std::cell::RefCell;
 
+use crate::engines::input::InputPool;
+
 /// Buffers kept per pool and worker: more than a worker has requests in progress at
 /// once in practice (each coroutine gives its buffers back before it parks on a read).
 const POOLED: usize = 64;
@@ -21,14 +23,20 @@ thread_local! {
     static OUTPUT: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A read buffer: its length is its size, every byte initialized; empty when the
-/// pool is.
-pub(super) fn take_input() -> Vec<u8> {
-    INPUT.with(|pool| pool.borrow_mut().pop()).unwrap_or_default()
-}
+/// The worker's pool of read buffers, for an [`Input`](crate::engines::input::Input).
+#[derive(Default)]
+pub(super) struct Inputs;
 
-pub(super) fn give_input(buffer: Vec<u8>) {
-    give(&INPUT, buffer);
+impl InputPool for Inputs {
+    /// A read buffer: its length is its size, every byte initialized; empty when the
+    /// pool is.
+    fn take(&mut self) -> Vec<u8> {
+        INPUT.with(|pool| pool.borrow_mut().pop()).unwrap_or_default()
+    }
+
+    fn give(&mut self, buffer: Vec<u8>) {
+        give(&INPUT, buffer);
+    }
 }
 
 /// An empty response buffer, with the capacity of its last use.

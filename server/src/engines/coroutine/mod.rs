@@ -1,6 +1,13 @@
 //! The server on hebra: one coroutine per connection, written as plain sequential
 //! code (read a request, answer it, repeat) that parks wherever it would block.
 //!
+//! | file | mechanism |
+//! |---|---|
+//! | `accept.rs` | an acceptor coroutine per listener, and a coroutine per connection under the connection cap |
+//! | `connection.rs` | the engine's side of a connection (`sequential.rs` answers): the wait for a request with no buffer held, the stack shrunk while idle, the `busy` count |
+//! | `buffers.rs` | per-worker pools of input and output buffers |
+//! | `hebra_fs.rs` | [`Fs`](crate::files::Fs) on `hebra::fs`: disk waits move to the helper pool |
+//!
 //! # Accepting
 //!
 //! Each worker has its own `SO_REUSEPORT` listener and an acceptor coroutine pinned to

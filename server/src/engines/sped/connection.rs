@@ -1,6 +1,6 @@
 //! One connection as a state machine, advanced by the loop whenever its socket is
-//! ready or its deadline passes. It does what the coroutine engine's sequential code
-//! does, step for step, so both answer the same bytes:
+//! ready or its deadline passes. It does what the sequential engines' code
+//! (`sequential.rs`) does, step for step, so all answer the same bytes:
 //!
 //! ```text
 //!            ┌───────────────────── keep-alive ─────────────────────┐
@@ -43,10 +43,11 @@ use mio::event::Event;
 use mio::net::TcpStream;
 
 use super::Shared;
-use super::buffers::{Buffers, Input};
+use super::buffers::Buffers;
 use super::send::{Outgoing, Sent};
 use super::timers::Timer;
 use crate::access_log::{AccessLogSender, Entry};
+use crate::engines::input::Input;
 use crate::files::{self, Body};
 use crate::http::{self, BodyDiscard, BodyKind, Method, Parsed, Persistence, Request, Status};
 
@@ -229,7 +230,7 @@ impl Connection {
         if progress == Progress::Close {
             self.abandon(cx);
         } else {
-            self.input.release_if_empty(&mut cx.buffers.inputs);
+            self.input.release(&mut cx.buffers.inputs);
         }
         progress
     }
@@ -288,10 +289,10 @@ impl Connection {
         let was_idle = self.input.is_empty();
         let max = cx.shared.config.limits.max_head;
         match self.input.read_from(&self.stream, max, &mut cx.buffers.inputs) {
-            Ok((0, _)) => Ok(Step::Close),
-            Ok((n, filled)) => {
+            Ok(0) => Ok(Step::Close),
+            Ok(n) => {
                 budget.spend(n);
-                self.readable = filled || self.read_closed;
+                self.readable = self.input.is_full() || self.read_closed;
                 if was_idle {
                     self.timer.deadline = cx.now + cx.shared.config.header_timeout;
                 }

@@ -11,7 +11,7 @@
 //! | `connection.rs` | one connection's states: head, body, send, linger |
 //! | `send.rs` | a response on the wire: head and small files in one write, `sendfile` for the rest |
 //! | `accept.rs` | accepting under the connection cap shared by all loops; backoff after errors |
-//! | `buffers.rs` | input and output buffers lent from per-loop pools only while in use |
+//! | `buffers.rs` | per-loop pools that lend input (the engines' `Input`) and output buffers only while in use |
 //! | `timers.rs` | deadlines in a heap with lazy deletion |
 //!
 //! [`reactors`](super::reactors) runs the same `EventLoop` once per worker, which is

@@ -1,14 +1,14 @@
 //! The classic server: one OS thread per connection, blocking `std::net` sockets, and
-//! files read inline on the connection's thread ([`StdFs`]). The code is as sequential
-//! as the coroutine engine's (read a request, answer it, repeat); the kernel parks the
-//! threads, and each costs a stack and a scheduler entry, which is what comparing the
-//! engines at 10,000 connections measures.
+//! files read inline on the connection's thread ([`StdFs`]). A connection runs the
+//! coroutine engine's sequential code (`sequential.rs`: read a request, answer it,
+//! repeat); the kernel parks the threads, and each costs a stack and a scheduler entry,
+//! which is what comparing the engines at 10,000 connections measures.
 //!
 //! | file | mechanism |
 //! |---|---|
 //! | `accept.rs` | the accept loop, and a thread per accepted connection |
 //! | `registry.rs` | the open connections: the connection cap, and closing idle ones at shutdown |
-//! | `connection.rs` | one connection, start to end |
+//! | `connection.rs` | the engine's side of a connection (`sequential.rs` answers): the first read on the stack, buffers from the allocator |
 //!
 //! `Config::workers` does not apply: there is a thread per connection and one acceptor
 //! per listener (one, as [`Engine::listeners`](super::Engine) binds). 10,000
