@@ -142,11 +142,13 @@ pub(crate) fn shrink_stack() -> usize {
     }
     // The `madvise` runs on the worker's stack: on ours, its own frames would lie
     // below `here`, in the pages it discards.
-    // SAFETY: `[bottom, to)` is page aligned (the usable part of a stack mapping starts
-    // on a page) and lies below every frame of this coroutine still in use: ours, and
-    // the switch to the worker's stack, which fits in SHRINK_MARGIN. The stack grows
-    // down, so nothing above the deepest live frame of a coroutine is below it.
-    on_worker_stack(move || unsafe { crate::sys::mapping::discard_pages(bottom, to) });
+    on_worker_stack(move || {
+        // SAFETY: `[bottom, to)` is page aligned (the usable part of a stack mapping
+        // starts on a page) and lies below every frame of this coroutine still in use:
+        // ours, and the switch to the worker's stack, which fits in SHRINK_MARGIN. The
+        // stack grows down, so no live frame of a coroutine is below its deepest one.
+        unsafe { crate::sys::mapping::discard_pages(bottom, to) }
+    });
     to - bottom
 }
 

@@ -207,9 +207,9 @@ impl<S: AsFd> IoSource<S> {
     /// "May be": readiness comes from the last event, so a read that follows can still
     /// find nothing (another handle drained it) and must handle that as usual.
     pub(crate) fn wait_readable(&self) -> io::Result<()> {
-        if self.is_nonblocking() || !running::in_coroutine() {
-            let timeout =
-                if self.is_nonblocking() { Some(Duration::ZERO) } else { self.timeout(Direction::Read) };
+        let nonblocking = self.is_nonblocking();
+        if nonblocking || !running::in_coroutine() {
+            let timeout = if nonblocking { Some(Duration::ZERO) } else { self.timeout(Direction::Read) };
             let ready = sys::poll_fd(&self.io, sys::Interest::Read, timeout)?;
             return if ready { Ok(()) } else { Err(timed_out_would_block()) };
         }
